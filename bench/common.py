@@ -1,0 +1,80 @@
+"""Shared helpers for the bench/ scripts: timing by median of repeats, JSON-lines results, a table."""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if str(ROOT) not in sys.path:                     # run from a checkout without installing
+    sys.path.insert(0, str(ROOT))
+RESULTS = HERE / "results.jsonl"
+
+
+def median_us(fn, number=200, repeat=15, warmup=50):
+    """Median over ``repeat`` runs of the mean time of ``number`` calls of ``fn()``, in microseconds."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        times.append((time.perf_counter() - t0) / number * 1e6)
+    return float(np.median(times))
+
+
+def _commit():
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def context():
+    """Commit, date and versions stamped on every result row."""
+    ctx = {"impl": "numpy_ddqn", "commit": _commit(),
+           "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+           "python": platform.python_version(), "numpy": np.__version__,
+           "machine": platform.machine(), "cpus": os.cpu_count()}
+    try:
+        import gymnasium
+        ctx["gymnasium"] = gymnasium.__version__
+    except ImportError:
+        pass
+    return ctx
+
+
+def record(rows, path=RESULTS):
+    """Append result rows (dicts) to ``bench/results.jsonl``, stamped with ``context()``."""
+    ctx = context()
+    with open(path, "a") as f:
+        for row in rows:
+            f.write(json.dumps({**ctx, **row}) + "\n")
+
+
+def print_table(rows, columns):
+    """Print rows (dicts) as an aligned text table with the given columns."""
+    cells = [[_fmt(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.0f}"
+    return str(v)

@@ -1,0 +1,75 @@
+"""Layers as pure forward/backward pairs, each derivative written beside its forward.
+
+Conventions (numpy-ml's): ``W: (n_in, n_out)``, ``b: (n_out,)``, ``z = x @ W + b``.
+A forward returns what it computes; the matching backward takes the upstream gradient
+and the values the forward kept, and returns the downstream gradient. Nothing is stored
+on any object, so nothing accumulates between calls.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def linear_forward(x, W, b):                      # x: (B, n_in) -> z: (B, n_out)
+    """z = x @ W + b."""
+    z = x @ W
+    z += b
+    return z
+
+
+def linear_backward(dz, x, W, dW=None, db=None, need_dx=True):  # dz: (B, n_out) -> dx: (B, n_in)
+    """Gradients of z = x @ W + b: dx = dz @ W.T, dW = x.T @ dz, db = sum_batch dz.
+
+    ``dW``/``db`` may be preallocated arrays to write into (they are overwritten, never added to).
+    ``need_dx=False`` skips dx (the first layer has no use for it) and returns ``None`` for it.
+    Returns ``(dx, dW, db)``.
+    """
+    dW = np.matmul(x.T, dz, out=dW)               # (n_in, n_out)
+    # db = 1^T dz, the batch sum; as a dot product it is ~5x faster than dz.sum(axis=0) here
+    db = np.dot(np.ones(dz.shape[0], dz.dtype), dz, out=db)   # (n_out,)
+    dx = dz @ W.T if need_dx else None            # (B, n_in)
+    return dx, dW, db
+
+
+def tanh_forward(z, out=None):                    # z: (B, H) -> h: (B, H)
+    """h = tanh(z)."""
+    return np.tanh(z, out=out)
+
+
+def tanh_backward(dh, h):                         # dh: (B, H) -> dz: (B, H)
+    """dz = dh * (1 - h**2); reuses the forward's output h, since tanh'(z) = 1 - tanh(z)**2."""
+    dz = h * h
+    np.subtract(1.0, dz, out=dz)
+    dz *= dh
+    return dz
+
+
+def relu_forward(z, out=None):                    # z: (B, H) -> h: (B, H)
+    """h = max(z, 0)."""
+    return np.maximum(z, 0.0, out=out)
+
+
+def relu_backward(dh, h):                         # dh: (B, H) -> dz: (B, H)
+    """dz = dh * [h > 0] (the subgradient at 0 is taken as 0)."""
+    return dh * (h > 0)
+
+
+def identity_forward(z, out=None):                # z: (B, H) -> h: (B, H)
+    """h = z."""
+    if out is not None and out is not z:
+        np.copyto(out, z)
+        return out
+    return z
+
+
+def identity_backward(dh, h):                     # dh: (B, H) -> dz: (B, H)
+    """dz = dh."""
+    return dh
+
+
+ACTIVATIONS = {
+    "tanh": (tanh_forward, tanh_backward),
+    "relu": (relu_forward, relu_backward),
+    "identity": (identity_forward, identity_backward),
+}
+"""Hidden-layer activations by name: ``name -> (forward, backward)``."""

@@ -1,0 +1,50 @@
+"""TD losses on the Q-values of the taken actions, returning the gradient w.r.t. the network output.
+
+``td_loss`` is the seam between RL and backprop: it turns Q-values, actions and targets into one
+array ``dq = dL/dQ`` of the network output's shape, non-zero only at the actions taken.
+Both losses use mean reduction over the batch, as PyTorch's ``mse_loss`` and ``smooth_l1_loss``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def mse(td_error):                                # td_error: (B,) -> loss, dloss/dtd: (B,)
+    """L = mean(td**2); dL/dtd = 2 td / B."""
+    n = td_error.shape[0]
+    loss = float(np.dot(td_error, td_error)) / n
+    return loss, td_error * (2.0 / n)
+
+
+def huber(td_error, delta=1.0):                   # td_error: (B,) -> loss, dloss/dtd: (B,)
+    """L = mean(h(td)), h = td**2 / 2 if |td| <= delta else delta * (|td| - delta / 2).
+
+    With ``delta = 1`` this is PyTorch's ``smooth_l1_loss`` (mean). Its derivative is the TD error
+    clipped to [-delta, delta], the "error clipping" of Mnih et al. (2015).
+    """
+    n = td_error.shape[0]
+    clipped = np.clip(td_error, -delta, delta)     # dh/dtd
+    # h(td) = clipped * (td - clipped / 2): td**2/2 inside, delta*(|td| - delta/2) outside
+    loss = float(np.dot(clipped, td_error - 0.5 * clipped)) / n
+    clipped *= 1.0 / n
+    return loss, clipped
+
+
+LOSSES = {"huber": huber, "mse": mse}
+"""Elementwise TD losses by name: ``name -> f(td_error) -> (loss, dloss/dtd_error)``."""
+
+
+def td_loss(q, actions, targets, kind="huber"):   # q: (B, A), actions: (B,), targets: (B,)
+    """Loss on ``Q(s, a)`` at the taken actions, and its gradient w.r.t. the whole output ``q``.
+
+    ``td_error = Q(s, a) - y``. Returns ``(loss, dq, td_error)`` where ``dq: (B, A)`` is zero
+    except at ``dq[i, actions[i]]``.
+    """
+    if kind not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {kind!r}")
+    rows = np.arange(q.shape[0])
+    td_error = q[rows, actions] - targets          # (B,)
+    loss, dtd = LOSSES[kind](td_error)
+    dq = np.zeros_like(q)                          # (B, A)
+    dq[rows, actions] = dtd
+    return loss, dq, td_error

@@ -1,0 +1,173 @@
+"""A fully connected network with a hand-written backward pass.
+
+All parameters live in one flat array, ``net.flat``; ``net.params`` are views into it, in the
+order ``[W0, b0, W1, b1, ...]`` with ``W_i: (n_in, n_out)``. The flat layout is what makes
+the rest of the library cheap: an optimizer step, a global gradient norm, a target-network
+sync and Polyak averaging are each a single NumPy call over one vector, however deep the net.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .layers import ACTIVATIONS, linear_backward
+
+INITS = ("glorot", "he")
+
+
+def _check_dtype(dtype):
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+class MLP:
+    """Multi-layer perceptron: ``sizes[0] -> sizes[1] -> ... -> sizes[-1]``, linear output.
+
+    Args:
+        sizes: layer widths including input and output, e.g. ``(4, 64, 64, 2)``.
+        activation: hidden activation, one of ``"tanh"`` (default), ``"relu"``, ``"identity"``.
+        dtype: ``float32`` for training, ``float64`` for gradient checks. Inputs are converted to
+            it; nothing is upcast.
+        rng: ``numpy.random.Generator`` for the initial weights (``default_rng(0)`` if omitted).
+
+    Weights are Glorot-uniform for tanh/identity layers and He-normal for relu layers (the output
+    layer is linear, so Glorot); biases start at zero.
+    """
+
+    def __init__(self, sizes, activation="tanh", dtype=np.float32, rng=None):
+        sizes = tuple(int(s) for s in sizes)
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"sizes must list at least an input and an output width, all >= 1; got {sizes}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        self.sizes = sizes
+        self.activation = activation
+        self.dtype = _check_dtype(dtype)
+        self._act_forward, self._act_backward = ACTIVATIONS[activation]
+        self.shapes = []
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            self.shapes += [(n_in, n_out), (n_out,)]
+        self.n_params = sum(int(np.prod(s)) for s in self.shapes)
+        self.flat = np.zeros(self.n_params, dtype=self.dtype)
+        self.params = self.views(self.flat)
+        self.init_weights(np.random.default_rng(0) if rng is None else rng)
+
+    @property
+    def n_layers(self):
+        """Number of linear layers (hidden layers + output layer)."""
+        return len(self.sizes) - 1
+
+    @property
+    def param_names(self):
+        """``["W0", "b0", "W1", "b1", ...]``, matching ``params`` and the gradients."""
+        return [f"{k}{i}" for i in range(self.n_layers) for k in ("W", "b")]
+
+    def views(self, flat):
+        """Split a flat vector of length ``n_params`` into views shaped like the parameters."""
+        out, start = [], 0
+        for shape in self.shapes:
+            size = int(np.prod(shape))
+            out.append(flat[start:start + size].reshape(shape))
+            start += size
+        return out
+
+    def init_weights(self, rng):
+        """Draw fresh weights from ``rng`` (Glorot for tanh/identity and the output, He for relu)."""
+        for i in range(self.n_layers):
+            W, b = self.params[2 * i], self.params[2 * i + 1]
+            n_in, n_out = W.shape
+            hidden = i < self.n_layers - 1
+            if hidden and self.activation == "relu":
+                W[...] = rng.normal(0.0, np.sqrt(2.0 / n_in), size=W.shape)        # He
+            else:
+                limit = np.sqrt(6.0 / (n_in + n_out))
+                W[...] = rng.uniform(-limit, limit, size=W.shape)                  # Glorot
+            b[...] = 0.0
+
+    # -- forward / backward -------------------------------------------------------------
+
+    def forward(self, x):                         # x: (B, n_in) -> q: (B, n_out), cache
+        """Return ``(out, cache)``; ``cache`` holds exactly what ``backward`` needs.
+
+        The cache is a list with, per layer, its input; after the last entry comes nothing
+        else, because a hidden layer's input is the previous layer's activation output, which
+        is also what the activation's backward needs (tanh' = 1 - h**2, relu' = [h > 0]).
+        """
+        h = np.asarray(x, dtype=self.dtype)
+        if h.ndim != 2 or h.shape[1] != self.sizes[0]:
+            raise ValueError(f"expected input of shape (B, {self.sizes[0]}), got {np.shape(x)}")
+        cache = []
+        last = self.n_layers - 1
+        for i in range(self.n_layers):
+            cache.append(h)
+            z = h @ self.params[2 * i]            # (B, n_out)
+            z += self.params[2 * i + 1]
+            h = z if i == last else self._act_forward(z, out=z)   # activation in place
+        return h, cache
+
+    def __call__(self, x):                        # x: (B, n_in) -> (B, n_out)
+        """Forward without keeping a cache (acting, evaluation, targets)."""
+        return self.forward(x)[0]
+
+    def backward(self, dout, cache, out=None):    # dout: (B, n_out) -> grads like params
+        """Gradients of a loss with respect to every parameter, given ``dout = dL/d(output)``.
+
+        Args:
+            dout: ``(B, n_out)`` upstream gradient.
+            cache: the cache from the ``forward`` call that produced the output.
+            out: optional flat array of length ``n_params`` (dtype of the net) to write into.
+        Returns:
+            ``(grads, flat_grad)``: ``grads`` are views shaped like ``params`` into ``flat_grad``.
+            The gradients are overwritten on every call, never accumulated.
+        """
+        flat_grad = np.empty(self.n_params, dtype=self.dtype) if out is None else out
+        grads = self.views(flat_grad)
+        dz = np.asarray(dout, dtype=self.dtype)
+        for i in reversed(range(self.n_layers)):
+            x = cache[i]                          # this layer's input = previous activation
+            dx, _, _ = linear_backward(dz, x, self.params[2 * i], grads[2 * i], grads[2 * i + 1],
+                                       need_dx=i > 0)
+            if i > 0:
+                dz = self._act_backward(dx, x)    # through the previous layer's activation
+        return grads, flat_grad
+
+    # -- weights as plain data ----------------------------------------------------------
+
+    def copy_from(self, other):
+        """Overwrite this network's weights with ``other``'s (same architecture): target <- online."""
+        self._check_compatible(other)
+        np.copyto(self.flat, other.flat)
+
+    def polyak_from(self, other, tau):
+        """Soft update ``theta <- tau * theta_other + (1 - tau) * theta`` (in place)."""
+        self._check_compatible(other)
+        self.flat *= 1.0 - tau
+        self.flat += tau * other.flat
+
+    def get_weights(self):
+        """Copies of ``[W0, b0, W1, b1, ...]`` as plain arrays."""
+        return [p.copy() for p in self.params]
+
+    def set_weights(self, weights):
+        """Set all parameters from a list shaped like ``get_weights()``."""
+        weights = list(weights)
+        if len(weights) != len(self.params):
+            raise ValueError(f"expected {len(self.params)} arrays, got {len(weights)}")
+        for name, p, w in zip(self.param_names, self.params, weights):
+            w = np.asarray(w)
+            if w.shape != p.shape:
+                raise ValueError(f"{name}: expected shape {p.shape}, got {w.shape}")
+        for p, w in zip(self.params, weights):
+            p[...] = w
+
+    def weight_norms(self):
+        """L2 norm of each parameter array, by name (``{"W0": ..., "b0": ...}``)."""
+        return {n: float(np.sqrt(np.dot(p.ravel(), p.ravel()))) for n, p in zip(self.param_names, self.params)}
+
+    def _check_compatible(self, other):
+        if self.sizes != other.sizes or self.dtype != other.dtype:
+            raise ValueError(f"network mismatch: {self.sizes}/{self.dtype} vs {other.sizes}/{other.dtype}")
+
+    def __repr__(self):
+        return f"MLP(sizes={self.sizes}, activation={self.activation!r}, dtype={self.dtype.name})"
