@@ -7,7 +7,17 @@ on any object, so nothing accumulates between calls.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
+
+
+@lru_cache(maxsize=64)
+def ones(n, dtype):                               # -> (n,) read-only
+    """A cached, read-only vector of n ones (creating one costs more than the product using it)."""
+    v = np.ones(n, dtype)
+    v.flags.writeable = False
+    return v
 
 
 def linear_forward(x, W, b):                      # x: (B, n_in) -> z: (B, n_out)
@@ -26,7 +36,7 @@ def linear_backward(dz, x, W, dW=None, db=None, need_dx=True):  # dz: (B, n_out)
     """
     dW = np.matmul(x.T, dz, out=dW)               # (n_in, n_out)
     # db = 1^T dz, the batch sum; as a dot product it is ~5x faster than dz.sum(axis=0) here
-    db = np.dot(np.ones(dz.shape[0], dz.dtype), dz, out=db)   # (n_out,)
+    db = np.dot(ones(dz.shape[0], dz.dtype), dz, out=db)   # (n_out,)
     dx = dz @ W.T if need_dx else None            # (B, n_in)
     return dx, dW, db
 

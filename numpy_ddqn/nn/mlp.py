@@ -48,9 +48,15 @@ class MLP:
         self.shapes = []
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
             self.shapes += [(n_in, n_out), (n_out,)]
-        self.n_params = sum(int(np.prod(s)) for s in self.shapes)
+        self._slices, start = [], 0               # (start, stop, shape) of each parameter in flat
+        for shape in self.shapes:
+            size = int(np.prod(shape))
+            self._slices.append((start, start + size, shape))
+            start += size
+        self.n_params = start
         self.flat = np.zeros(self.n_params, dtype=self.dtype)
         self.params = self.views(self.flat)
+        self._grad_buffer, self._grad_views = None, None   # views of the last `out` given to backward
         self.init_weights(np.random.default_rng(0) if rng is None else rng)
 
     @property
@@ -65,12 +71,7 @@ class MLP:
 
     def views(self, flat):
         """Split a flat vector of length ``n_params`` into views shaped like the parameters."""
-        out, start = [], 0
-        for shape in self.shapes:
-            size = int(np.prod(shape))
-            out.append(flat[start:start + size].reshape(shape))
-            start += size
-        return out
+        return [flat[start:stop].reshape(shape) for start, stop, shape in self._slices]
 
     def init_weights(self, rng):
         """Draw fresh weights from ``rng`` (Glorot for tanh/identity and the output, He for relu)."""
@@ -121,8 +122,13 @@ class MLP:
             ``(grads, flat_grad)``: ``grads`` are views shaped like ``params`` into ``flat_grad``.
             The gradients are overwritten on every call, never accumulated.
         """
-        flat_grad = np.empty(self.n_params, dtype=self.dtype) if out is None else out
-        grads = self.views(flat_grad)
+        if out is None:
+            flat_grad = np.empty(self.n_params, dtype=self.dtype)
+            grads = self.views(flat_grad)
+        else:                                     # a reused buffer: reuse its views too
+            if out is not self._grad_buffer:
+                self._grad_buffer, self._grad_views = out, self.views(out)
+            flat_grad, grads = out, self._grad_views
         dz = np.asarray(dout, dtype=self.dtype)
         for i in reversed(range(self.n_layers)):
             x = cache[i]                          # this layer's input = previous activation

@@ -1,0 +1,168 @@
+"""The Double-DQN agent: online and target networks, replay memory, optimizer and schedules."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .config import Config
+from .nn import MLP, clip_grad_norm, global_norm, td_loss
+from .nn.optim import SGD, Adam
+from .replay import ReplayBuffer
+from .schedules import epsilon_schedule, learning_rate_schedule
+from .seeding import make_rngs, rng_state, set_rng_state
+from .targets import double_dqn_targets, dqn_targets
+
+
+class DivergenceError(FloatingPointError):
+    """Learning produced a NaN or infinite loss or gradient; the message names the step."""
+
+
+def make_optimizer(config):
+    """The optimizer a ``Config`` asks for."""
+    if config.optimizer == "sgd":
+        return SGD(config.learning_rate, config.momentum, config.nesterov)
+    return Adam(config.learning_rate, config.adam_beta1, config.adam_beta2, config.adam_eps)
+
+
+class DDQNAgent:
+    """Double DQN (van Hasselt, Guez & Silver, 2015) on flat observations and discrete actions.
+
+    Args:
+        obs_dim: length of the observation vector.
+        n_actions: number of discrete actions.
+        config: a ``Config`` (defaults if omitted).
+
+    Use it as: ``a = agent.act(obs)``; step the env; ``agent.observe(obs, a, r, next_obs,
+    terminated, truncated)``, which stores the transition and learns when due.
+    """
+
+    def __init__(self, obs_dim, n_actions, config=None):
+        self.config = config = config or Config()
+        self.obs_dim, self.n_actions = int(obs_dim), int(n_actions)
+        if self.obs_dim < 1 or self.n_actions < 1:
+            raise ValueError(f"obs_dim and n_actions must be >= 1, got {obs_dim} and {n_actions}")
+        self.rngs = make_rngs(config.seed)
+        dtype = np.dtype(config.dtype)
+        sizes = (self.obs_dim, *config.hidden_sizes, self.n_actions)
+        self.online = MLP(sizes, config.activation, dtype, self.rngs.init)
+        self.target = MLP(sizes, config.activation, dtype, self.rngs.init)
+        self.target.copy_from(self.online)
+        self.optimizer = make_optimizer(config)
+        self.replay = ReplayBuffer(config.buffer_size, self.obs_dim, dtype)
+        self.epsilon_schedule = epsilon_schedule(config)
+        self.learning_rate_schedule = learning_rate_schedule(config)
+        self.steps = 0                    # transitions observed (env steps)
+        self.updates = 0                  # gradient updates done
+        self._grad = np.empty(self.online.n_params, dtype)   # flat gradient, reused by every update
+
+    @property
+    def epsilon(self):
+        """The exploration rate at the current step."""
+        return self.epsilon_schedule(self.steps)
+
+    # -- acting -------------------------------------------------------------------------
+
+    def greedy_action(self, obs):
+        """argmax_a Q_online(obs, a)."""
+        q = self.online(np.reshape(obs, (1, self.obs_dim)))     # (1, A)
+        return int(q.argmax())
+
+    def act(self, obs, greedy=False):
+        """Epsilon-greedy action for ``obs`` (greedy if ``greedy=True``)."""
+        if not greedy and self.rngs.explore.random() < self.epsilon_schedule(self.steps):
+            return int(self.rngs.explore.integers(self.n_actions))
+        return self.greedy_action(obs)
+
+    # -- learning -----------------------------------------------------------------------
+
+    def observe(self, obs, action, reward, next_obs, terminated, truncated=False):
+        """Store one transition and learn when due; return the last update's metrics or ``None``.
+
+        Only ``terminated`` is stored: a truncated episode (time limit) still bootstraps from s'.
+        """
+        c = self.config
+        self.replay.add(obs, action, reward, next_obs, terminated)
+        self.steps += 1
+        metrics = None
+        if self.steps >= c.learning_starts and self.steps % c.train_freq == 0:
+            for _ in range(c.gradient_steps):
+                metrics = self.update(self.replay.sample(c.batch_size, self.rngs.replay))
+        if self.steps % c.target_update_interval == 0:
+            self.sync_target()
+        return metrics
+
+    def gradient(self, batch):
+        """Loss of the online net on ``batch`` and its gradient (flat), targets held fixed.
+
+        Returns ``(loss, grad, q, td_error)``; ``grad`` is a reused buffer, overwritten next call.
+        """
+        c = self.config
+        B = batch.action.shape[0]
+        if c.double:
+            # one forward of the online net over s and s' stacked: (2B, obs_dim) -> (2B, A)
+            q_both, cache = self.online.forward(np.concatenate((batch.obs, batch.next_obs)))
+            q, q_next_online = q_both[:B], q_both[B:]
+            cache = [x[:B] for x in cache]                # the s' half gets no gradient
+            q_next_target = self.target(batch.next_obs)   # (B, A)
+            targets = double_dqn_targets(batch.reward, batch.terminated, q_next_online,
+                                         q_next_target, c.gamma)
+        else:
+            q, cache = self.online.forward(batch.obs)     # (B, A)
+            targets = dqn_targets(batch.reward, batch.terminated, self.target(batch.next_obs), c.gamma)
+        loss, dq, td_error = td_loss(q, batch.action, targets, c.loss)   # dq: (B, A)
+        self.online.backward(dq, cache, out=self._grad)
+        return loss, self._grad, q, td_error
+
+    def update(self, batch):
+        """One gradient step on a batch; returns ``{loss, q_mean, q_max, td_abs_mean, grad_norm}``."""
+        c = self.config
+        loss, grad, q, td_error = self.gradient(batch)
+        grad_norm = clip_grad_norm(grad, c.max_grad_norm) if c.max_grad_norm > 0 else global_norm(grad)
+        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+            raise DivergenceError(f"learning diverged at env step {self.steps} (update {self.updates + 1}): "
+                                  f"loss={loss}, grad_norm={grad_norm}; try a smaller learning_rate or "
+                                  f"max_grad_norm > 0")
+        self.optimizer.lr = self.learning_rate_schedule(self.steps)
+        self.optimizer.step(self.online.flat, grad)
+        self.updates += 1
+        # sum() / size: the same as mean(), and ~3x cheaper on arrays this small
+        return {"loss": loss, "q_mean": float(q.sum()) / q.size, "q_max": float(q.max()),
+                "td_abs_mean": float(np.abs(td_error).sum()) / td_error.size, "grad_norm": grad_norm}
+
+    def sync_target(self):
+        """theta_target <- theta_online (hard, tau = 1) or Polyak average with tau."""
+        if self.config.tau >= 1.0:
+            self.target.copy_from(self.online)
+        else:
+            self.target.polyak_from(self.online, self.config.tau)
+
+    def weight_norms(self):
+        """Per-layer weight norms of the online network (diagnostics on request)."""
+        return self.online.weight_norms()
+
+    # -- state --------------------------------------------------------------------------
+
+    def state_dict(self, include_replay=False):
+        """Everything needed to continue learning exactly: weights, optimizer, counters, RNG states."""
+        state = {"online": self.online.flat.copy(), "target": self.target.flat.copy(),
+                 "optimizer": self.optimizer.state_dict(), "steps": self.steps, "updates": self.updates,
+                 "rngs": {name: rng_state(rng) for name, rng in self.rngs._asdict().items()}}
+        if include_replay:
+            state["replay"] = self.replay.state_dict()
+        return state
+
+    def load_state_dict(self, state):
+        """Restore from ``state_dict()`` (the agent must have the same architecture)."""
+        for name, net in (("online", self.online), ("target", self.target)):
+            flat = np.asarray(state[name])
+            if flat.shape != net.flat.shape:
+                raise ValueError(f"{name} weights have {flat.size} parameters; this network "
+                                 f"{net.sizes} has {net.n_params}")
+            net.flat[...] = flat
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.steps, self.updates = int(state["steps"]), int(state["updates"])
+        for name, rng in self.rngs._asdict().items():
+            set_rng_state(rng, state["rngs"][name])
+        if "replay" in state:
+            self.replay.load_state_dict(state["replay"])

@@ -1,0 +1,221 @@
+"""One frozen dataclass of every setting of a run, a help text per field, validated at construction.
+
+Variants are made with ``dataclasses.replace(config, learning_rate=...)`` (or ``config.replace``),
+presets for the classic-control environments with ``Config.for_env("Acrobot-v1")``, and files
+with ``load_config_file(path)`` (JSON or TOML).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ACTIVATIONS = ("tanh", "relu", "identity")
+OPTIMIZERS = ("sgd", "adam")
+LOSSES = ("huber", "mse")
+EPSILON_SCHEDULES = ("exponential", "linear")
+DTYPES = ("float32", "float64")
+
+
+def _f(default, help, **kw):
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass(frozen=True)
+class Config:
+    """Hyperparameters and run settings. Defaults solve CartPole-v1 (see ``bench/``)."""
+
+    # -- the run --
+    env_id: str = _f("CartPole-v1", "Gymnasium environment id (flat Box observations, Discrete actions)")
+    seed: int = _f(0, "one seed for everything: weights, exploration, replay sampling, env resets")
+    total_steps: int = _f(100_000, "training budget in environment steps")
+    # -- the network --
+    hidden_sizes: tuple = _f((64, 64), "hidden layer widths, e.g. 64,64")
+    activation: str = _f("tanh", "hidden activation", choices=ACTIVATIONS)
+    dtype: str = _f("float32", "floating point type of the networks", choices=DTYPES)
+    # -- the optimizer --
+    optimizer: str = _f("adam", "optimizer", choices=OPTIMIZERS)
+    learning_rate: float = _f(1e-3, "step size of the optimizer")
+    learning_rate_end: float = _f(-1.0, "if >= 0, the learning rate decays linearly to this over total_steps")
+    momentum: float = _f(0.0, "SGD momentum (0 = plain SGD)")
+    nesterov: bool = _f(False, "use Nesterov momentum with SGD")
+    adam_beta1: float = _f(0.9, "Adam's first-moment decay")
+    adam_beta2: float = _f(0.999, "Adam's second-moment decay")
+    adam_eps: float = _f(1e-8, "Adam's epsilon")
+    max_grad_norm: float = _f(10.0, "clip the gradient's global L2 norm to this (0 = no clipping)")
+    # -- the learning rule --
+    loss: str = _f("huber", "TD loss: huber (delta = 1, clipped TD error) or mse", choices=LOSSES)
+    double: bool = _f(True, "Double DQN target (online net selects, target net evaluates); off = vanilla DQN")
+    gamma: float = _f(0.99, "discount factor")
+    batch_size: int = _f(64, "transitions per gradient update")
+    buffer_size: int = _f(50_000, "replay memory capacity in transitions")
+    learning_starts: int = _f(1_000, "stored transitions before the first update")
+    train_freq: int = _f(1, "env steps between learning phases")
+    gradient_steps: int = _f(1, "gradient updates per learning phase")
+    target_update_interval: int = _f(500, "env steps between target-network updates")
+    tau: float = _f(1.0, "target update: 1 = hard copy, < 1 = Polyak averaging with this weight")
+    # -- exploration --
+    epsilon_schedule: str = _f("linear", "epsilon decay shape", choices=EPSILON_SCHEDULES)
+    epsilon_start: float = _f(1.0, "initial exploration rate")
+    epsilon_end: float = _f(0.05, "final exploration rate")
+    exploration_steps: int = _f(10_000, "linear: steps to go from epsilon_start to epsilon_end")
+    epsilon_decay: float = _f(5e-4, "exponential: eps = end + (start - end) * exp(-decay * step)")
+    # -- evaluation, stopping, files --
+    eval_interval: int = _f(1_000, "env steps between greedy evaluations (0 = never)")
+    eval_episodes: int = _f(10, "episodes per evaluation (seeds 10000, 10001, ...)")
+    confirm_episodes: int = _f(100, "episodes that confirm a solve (seeds 20000, 20001, ...)")
+    stop_when_solved: bool = _f(True, "stop training once the confirmed evaluation reaches the env's threshold")
+    save_replay: bool = _f(False, "include the replay memory in checkpoints (needed for exact resume)")
+    progress_interval: float = _f(2.0, "seconds between progress lines (0 = silent)")
+
+    def __post_init__(self):
+        object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        _validate(self)
+
+    def replace(self, **changes):
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self):
+        """Plain JSON-serialisable dict of every field."""
+        d = dataclasses.asdict(self)
+        d["hidden_sizes"] = list(self.hidden_sizes)
+        return d
+
+    @classmethod
+    def from_dict(cls, data, base=None):
+        """Build from a dict (a config file, a checkpoint); unknown keys and wrong types are errors."""
+        return (base or cls()).replace(**coerce_fields(data))
+
+    @classmethod
+    def for_env(cls, env_id, **overrides):
+        """The preset for ``env_id`` (classic control), with overrides applied."""
+        preset = PRESETS.get(env_id, {})
+        return cls(**{**preset, "env_id": env_id, **overrides})
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the field, the value and what is allowed."""
+
+
+def _bad(name, value, allowed):
+    return ConfigError(f"config field '{name}' = {value!r} is invalid: {allowed}")
+
+
+def _validate(c):
+    positive_ints = ("total_steps", "batch_size", "buffer_size", "train_freq", "gradient_steps",
+                     "target_update_interval", "eval_episodes", "confirm_episodes")
+    for name in positive_ints:
+        if getattr(c, name) < 1:
+            raise _bad(name, getattr(c, name), "must be an integer >= 1")
+    for name in ("learning_starts", "exploration_steps", "eval_interval", "seed"):
+        if getattr(c, name) < 0:
+            raise _bad(name, getattr(c, name), "must be an integer >= 0")
+    for name, value in FIELDS.items():
+        choices = value.metadata.get("choices")
+        if choices and getattr(c, name) not in choices:
+            raise _bad(name, getattr(c, name), f"must be one of {', '.join(choices)}")
+    if not c.hidden_sizes or any(h < 1 for h in c.hidden_sizes):
+        raise _bad("hidden_sizes", c.hidden_sizes, "must list one or more widths >= 1")
+    in_01 = lambda v: 0 <= v <= 1
+    below_1 = lambda v: 0 <= v < 1
+    checks = [("learning_rate", lambda v: v > 0, "must be > 0"),
+              ("gamma", in_01, "must be in [0, 1]"),
+              ("epsilon_start", in_01, "must be in [0, 1]"),
+              ("epsilon_end", in_01, "must be in [0, 1]"),
+              ("momentum", below_1, "must be in [0, 1)"),
+              ("adam_beta1", below_1, "must be in [0, 1)"),
+              ("adam_beta2", below_1, "must be in [0, 1)"),
+              ("adam_eps", lambda v: v > 0, "must be > 0"),
+              ("tau", lambda v: 0 < v <= 1, "must be in (0, 1]"),
+              ("max_grad_norm", lambda v: v >= 0, "must be >= 0 (0 = off)"),
+              ("epsilon_decay", lambda v: v >= 0, "must be >= 0"),
+              ("progress_interval", lambda v: v >= 0, "must be >= 0 seconds")]
+    for name, ok, msg in checks:
+        v = getattr(c, name)
+        if not (math.isfinite(v) and ok(v)):
+            raise _bad(name, v, msg)
+    if not (c.learning_rate_end < 0 or (math.isfinite(c.learning_rate_end) and c.learning_rate_end > 0)):
+        raise _bad("learning_rate_end", c.learning_rate_end, "must be > 0, or negative to keep the rate constant")
+    if c.nesterov and (c.optimizer != "sgd" or c.momentum == 0):
+        raise _bad("nesterov", c.nesterov, "needs optimizer=sgd and momentum > 0")
+    if c.batch_size > c.buffer_size:
+        raise _bad("batch_size", c.batch_size, f"must not exceed buffer_size ({c.buffer_size})")
+    if c.learning_starts > c.buffer_size:
+        raise _bad("learning_starts", c.learning_starts, f"must not exceed buffer_size ({c.buffer_size})")
+    if not isinstance(c.env_id, str) or not c.env_id:
+        raise _bad("env_id", c.env_id, "must be a non-empty environment id")
+
+
+def _type_of(name):
+    default = FIELDS[name].default
+    return tuple if name == "hidden_sizes" else type(default)
+
+
+def coerce_fields(data):
+    """Check a mapping of field values read from a file or a checkpoint: known names, right types.
+
+    Ints are accepted for float fields; nothing else is converted. Raises ``ConfigError``.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"a config must be a mapping of field names to values, got {type(data).__name__}")
+    out = {}
+    for name, value in data.items():
+        if name not in FIELDS:
+            raise ConfigError(f"unknown config field '{name}' (known: {', '.join(FIELDS)})")
+        kind = _type_of(name)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        elif kind is tuple and isinstance(value, list):
+            value = tuple(value)
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        if kind is tuple:
+            ok = ok and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        if not ok:
+            raise ConfigError(f"config field '{name}' must be {kind.__name__}"
+                              f"{' of ints' if kind is tuple else ''}, got {value!r}")
+        out[name] = value
+    return out
+
+
+def load_config_file(path, base=None):
+    """Read a JSON (``.json``) or TOML (``.toml``) file of field values onto ``base`` (or defaults)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from None
+    if path.suffix == ".toml":
+        import tomllib
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"config file {path} is not valid JSON: {e}") from None
+    fields = coerce_fields(data)
+    if base is None:
+        return Config.for_env(fields.get("env_id", Config.env_id), **fields)
+    return base.replace(**fields)
+
+
+PRESETS = {
+    "CartPole-v1": {},
+    "Acrobot-v1": dict(total_steps=100_000, learning_rate=6.3e-4, buffer_size=50_000, batch_size=128,
+                       learning_starts=1_000, gamma=0.99, target_update_interval=250, train_freq=4,
+                       gradient_steps=4, exploration_steps=12_000, epsilon_end=0.1,
+                       hidden_sizes=(256, 256), activation="relu"),
+    "MountainCar-v0": dict(total_steps=120_000, learning_rate=4e-3, buffer_size=10_000, batch_size=128,
+                           learning_starts=1_000, gamma=0.98, target_update_interval=600, train_freq=16,
+                           gradient_steps=8, exploration_steps=24_000, epsilon_end=0.07,
+                           hidden_sizes=(256, 256), activation="relu"),
+}
+"""Per-env hyperparameters (classic control; Acrobot and MountainCar follow rl-zoo's tuned DQN)."""
