@@ -85,7 +85,8 @@ class DDQNAgent:
         self.replay.add(obs, action, reward, next_obs, terminated)
         self.steps += 1
         metrics = None
-        if self.steps >= c.learning_starts and self.steps % c.train_freq == 0:
+        stored = self.replay.size
+        if stored >= c.learning_starts and stored >= c.batch_size and self.steps % c.train_freq == 0:
             for _ in range(c.gradient_steps):
                 metrics = self.update(self.replay.sample(c.batch_size, self.rngs.replay))
         if self.steps % c.target_update_interval == 0:

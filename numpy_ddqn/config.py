@@ -67,7 +67,7 @@ class Config:
     eval_episodes: int = _f(10, "episodes per evaluation (seeds 10000, 10001, ...)")
     confirm_episodes: int = _f(100, "episodes that confirm a solve (seeds 20000, 20001, ...)")
     stop_when_solved: bool = _f(True, "stop training once the confirmed evaluation reaches the env's threshold")
-    save_replay: bool = _f(False, "include the replay memory in checkpoints (needed for exact resume)")
+    save_replay: bool = _f(True, "include the replay memory in checkpoints (needed for an exact resume)")
     progress_interval: float = _f(2.0, "seconds between progress lines (0 = silent)")
 
     def __post_init__(self):

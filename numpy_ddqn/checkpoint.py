@@ -1,0 +1,123 @@
+"""Checkpoints as ``.npz`` files (no pickle), written atomically.
+
+Layout: every array of the state sits under a path-like key (``agent/online``,
+``agent/optimizer/m``, ``agent/replay/obs``); everything else (config, counters, RNG states) is one
+JSON document under ``meta.json`` in which each array is replaced by ``{"__array__": key}``.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from .config import Config, ConfigError
+from .errors import CheckpointError
+
+FORMAT_VERSION = 1
+
+
+def _split(tree, prefix, arrays):
+    """Replace ndarray leaves by references, collecting the arrays (JSON-safe remainder)."""
+    if isinstance(tree, np.ndarray):
+        arrays[prefix] = tree
+        return {"__array__": prefix}
+    if isinstance(tree, dict):
+        return {k: _split(v, f"{prefix}/{k}", arrays) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [_split(v, f"{prefix}/{i}", arrays) for i, v in enumerate(tree)]
+    if isinstance(tree, np.generic):
+        return tree.item()
+    return tree
+
+
+def _join(tree, arrays):
+    if isinstance(tree, dict):
+        if set(tree) == {"__array__"}:
+            return arrays[tree["__array__"]]
+        return {k: _join(v, arrays) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_join(v, arrays) for v in tree]
+    return tree
+
+
+def save_checkpoint(path, state):
+    """Write ``state`` (nested dicts of arrays, numbers, strings) to ``path`` atomically.
+
+    The file is written next to its destination under a temporary name, flushed to disk, then
+    renamed over ``path``: a crash mid-write leaves the previous checkpoint intact.
+    """
+    path = Path(path)
+    arrays = {}
+    meta = _split({"format_version": FORMAT_VERSION, **state}, "", arrays)
+    buf = io.BytesIO()
+    np.savez(buf, **{"meta.json": np.frombuffer(json.dumps(meta).encode(), np.uint8)},
+             **{k.lstrip("/"): v for k, v in arrays.items()})
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(buf.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def load_checkpoint(path):
+    """Read a checkpoint back into the nested state; ``CheckpointError`` if it is not a sound one."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "meta.json" not in data.files:
+                raise CheckpointError(f"{path} is not a numpy_ddqn checkpoint (no meta.json entry)")
+            meta = json.loads(data["meta.json"].tobytes().decode())
+            arrays = {"/" + k: data[k] for k in data.files if k != "meta.json"}
+    except CheckpointError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, UnicodeDecodeError,
+            json.JSONDecodeError, zlib.error) as e:
+        raise CheckpointError(f"{path} is truncated or corrupt and cannot be read ({type(e).__name__}: {e})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("format_version"), int):
+        raise CheckpointError(f"{path} is not a numpy_ddqn checkpoint (no format version)")
+    if meta["format_version"] > FORMAT_VERSION:
+        raise CheckpointError(f"{path} has format version {meta['format_version']}; this numpy_ddqn reads "
+                              f"up to {FORMAT_VERSION}: upgrade numpy_ddqn to load it")
+    try:
+        return _join(meta, arrays)
+    except KeyError as e:
+        raise CheckpointError(f"{path} is corrupt: array {e} is missing") from None
+
+
+def agent_from_checkpoint(path, obs_dim=None, n_actions=None):
+    """Rebuild a ``DDQNAgent`` from a checkpoint, checking it against the env's spaces if given.
+
+    Returns ``(agent, state)`` where ``state`` is the whole checkpoint (counters, env RNG, ...).
+    """
+    from .agent import DDQNAgent
+    state = load_checkpoint(path)
+    try:
+        config = Config.from_dict(state["config"])
+        saved_obs, saved_actions = int(state["obs_dim"]), int(state["n_actions"])
+        agent_state = state["agent"]
+    except ConfigError as e:
+        raise CheckpointError(f"{path} holds an invalid config: {e}") from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path} is not a complete numpy_ddqn checkpoint (missing {e})") from None
+    if (obs_dim is not None and obs_dim != saved_obs) or (n_actions is not None and n_actions != saved_actions):
+        raise CheckpointError(f"{path} was trained on {config.env_id} with {saved_obs} observations and "
+                              f"{saved_actions} actions; this env has {obs_dim} and {n_actions}")
+    agent = DDQNAgent(saved_obs, saved_actions, config)
+    try:
+        agent.load_state_dict(agent_state)
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path} does not fit the network {agent.online.sizes}: {e}") from None
+    return agent, state

@@ -1,0 +1,184 @@
+"""Command line: ``numpy-ddqn train | evaluate | summary | plot | record`` (also ``python -m numpy_ddqn``).
+
+Every ``Config`` field is a ``train`` flag in kebab-case (``--learning-rate``); values are applied
+over the env's preset, then a ``--preset``, then a ``--config`` file, then the flags themselves.
+Errors are one line on stderr and a non-zero exit status (``--debug`` shows the traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import signal
+import sys
+from pathlib import Path
+
+from .config import FIELDS, Config, ConfigError, load_config_file
+from .errors import NumpyDDQNError
+from .presets import NAMED_PRESETS
+
+RENAMED = {"env_id": "--env", "total_steps": "--steps"}   # fields with a shorter flag
+
+
+def _sizes(text):
+    try:
+        sizes = tuple(int(s) for s in text.replace(" ", "").split(",") if s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated widths like 64,64, got {text!r}") from None
+    return sizes
+
+
+def add_config_flags(parser):
+    """One flag per Config field, help text and default from the dataclass; absent flags stay unset."""
+    group = parser.add_argument_group("configuration (defaults are CartPole-v1's; other envs have presets)")
+    for name, f in FIELDS.items():
+        flag = RENAMED.get(name, "--" + name.replace("_", "-"))
+        default = f.default
+        help_text = f"{f.metadata['help']} (default: {','.join(map(str, default)) if name == 'hidden_sizes' else default})"
+        kw = dict(dest=name, default=argparse.SUPPRESS, help=help_text)
+        if isinstance(default, bool):
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+        elif name == "hidden_sizes":
+            group.add_argument(flag, type=_sizes, metavar="W1,W2", **kw)
+        elif "choices" in f.metadata:
+            group.add_argument(flag, choices=f.metadata["choices"], **kw)
+        else:
+            group.add_argument(flag, type=type(default), metavar=type(default).__name__.upper(), **kw)
+
+
+def build_parser():
+    """The argument parser of ``numpy-ddqn``."""
+    p = argparse.ArgumentParser(prog="numpy-ddqn", description="Double DQN from scratch in NumPy.")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train an agent (stops when the env is solved or the budget is spent)",
+                       description="Train a Double-DQN agent on a Gymnasium env with a flat Box observation "
+                                   "space and a Discrete action space.")
+    t.add_argument("--out", type=Path, help="run folder (default: runs/ENV-seedSEED-TIME in the current directory)")
+    t.add_argument("--config", dest="config_file", type=Path, help="JSON or TOML file of config fields")
+    t.add_argument("--preset", choices=sorted(NAMED_PRESETS), help="named configuration, e.g. tanh-sgd")
+    t.add_argument("--resume", type=Path, metavar="CHECKPOINT", help="continue a run from its checkpoint")
+    t.add_argument("--keep-training", action="store_true", help="keep training after solved (same as --no-stop-when-solved)")
+    add_config_flags(t)
+
+    e = sub.add_parser("evaluate", help="greedy returns of a saved agent",
+                       description="Run a checkpoint's greedy policy for N episodes and print mean and std.")
+    e.add_argument("checkpoint", type=Path)
+    e.add_argument("--episodes", type=int, default=10, help="number of episodes (default: 10)")
+    e.add_argument("--seed", type=int, default=10_000, help="episode k is reset with seed+k (default: 10000)")
+    e.add_argument("--env", dest="env_id", help="environment id (default: the one it was trained on)")
+    e.add_argument("--render", action="store_true", help="show the episodes in a window (needs pygame: "
+                                                          "pip install 'numpy_ddqn[render]')")
+
+    s = sub.add_parser("summary", help="print the end-of-run summary of a run folder again")
+    s.add_argument("run_dir", type=Path)
+
+    pl = sub.add_parser("plot", help="PNG figures of one or more runs (needs the 'plot' extra: matplotlib)")
+    pl.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    pl.add_argument("--out", type=Path, help="output folder (default: the first run folder)")
+
+    r = sub.add_parser("record", help="video or GIF of a checkpoint's greedy agent (needs the 'record' extra)")
+    r.add_argument("checkpoint", type=Path)
+    r.add_argument("--out", type=Path, help="output file, .mp4 or .gif (default: next to the checkpoint)")
+    r.add_argument("--episodes", type=int, default=1, help="episodes to record (default: 1)")
+    r.add_argument("--seed", type=int, default=10_000, help="episode k is reset with seed+k")
+    r.add_argument("--max-steps", type=int, default=500, help="frames per episode at most (default: 500)")
+    r.add_argument("--fps", type=int, default=50, help="frames per second (default: 50)")
+    return p
+
+
+def resolve_config(args):
+    """Env preset, then --preset, then --config file, then flags."""
+    flags = {name: getattr(args, name) for name in FIELDS if hasattr(args, name)}
+    env_id = flags.get("env_id")
+    base = Config.for_env(env_id) if env_id else Config()
+    if args.preset:
+        base = base.replace(**NAMED_PRESETS[args.preset])
+    if args.config_file:
+        base = load_config_file(args.config_file, base if env_id or args.preset else None)
+    if args.keep_training:
+        flags["stop_when_solved"] = False
+    return base.replace(**flags)
+
+
+def cmd_train(args):
+    from .summary import format_summary
+    from .train import summary_fields, train
+    config = resolve_config(args)
+    out = args.out
+    if args.resume is not None:
+        out = out or args.resume.parent
+    else:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = out or Path("runs") / f"{config.env_id}-seed{config.seed}-{stamp}"
+        if (out / "log.jsonl").exists():
+            raise ConfigError(f"{out} already holds a run; choose another --out, or continue it with "
+                              f"--resume {out / 'last.npz'}")
+    print(f"numpy-ddqn: training on {config.env_id} (seed {config.seed}, budget {config.total_steps:,} steps) "
+          f"-> {out}", file=sys.stderr, flush=True)
+    history = train(config, out_dir=out, resume=args.resume)
+    print(format_summary(summary_fields(history), config.env_id))
+    return 128 + history.signal if history.signal is not None else 0
+
+
+def cmd_evaluate(args):
+    from .checkpoint import load_checkpoint
+    from .envs import check_spaces, make_env
+    from .checkpoint import agent_from_checkpoint
+    from .evaluate import evaluate
+    if args.episodes < 1:
+        raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
+    env_id = args.env_id or load_checkpoint(args.checkpoint).get("env_id")
+    env = make_env(env_id, render_mode="human" if args.render else None)
+    agent, _ = agent_from_checkpoint(args.checkpoint, *check_spaces(env))
+    returns = evaluate(agent.greedy_action, env, args.episodes, args.seed)
+    env.close()
+    print(f"{env_id}: mean {returns.mean():.2f} std {returns.std():.2f} over {args.episodes} episodes "
+          f"(min {returns.min():.1f}, max {returns.max():.1f}; seeds {args.seed}..{args.seed + args.episodes - 1})")
+    return 0
+
+
+def cmd_summary(args):
+    from .summary import format_summary, read_summary
+    fields, env_id = read_summary(args.run_dir)
+    print(format_summary(fields, env_id))
+    return 0
+
+
+def cmd_plot(args):
+    from .plot import plot_runs
+    for path in plot_runs(args.run_dirs, args.out):
+        print(path)
+    return 0
+
+
+def cmd_record(args):
+    from .record import record_video
+    print(record_video(args.checkpoint, args.out, args.episodes, args.seed, args.max_steps, args.fps))
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary, "plot": cmd_plot,
+            "record": cmd_record}
+
+
+def main(argv=None):
+    """Entry point of the ``numpy-ddqn`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (NumpyDDQNError, ConfigError, FloatingPointError, OSError) as e:
+        if args.debug:
+            raise
+        print(f"numpy-ddqn: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("numpy-ddqn: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""Errors a user can act on. Each message says what is wrong and, where there is one, the fix."""
+
+
+class NumpyDDQNError(Exception):
+    """Base class of the errors the CLI reports as one line."""
+
+
+class EnvError(NumpyDDQNError):
+    """The environment cannot be made or is not supported (spaces, bad values)."""
+
+
+class CheckpointError(NumpyDDQNError):
+    """A checkpoint is missing, truncated, corrupt, too new, or does not fit the network or env."""
+
+
+class MissingDependency(NumpyDDQNError, ImportError):
+    """An optional extra is not installed; the message names the pip command."""
+
+
+def require(module, extra):
+    """Import an optional dependency, or raise ``MissingDependency`` naming the extra to install."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingDependency(f"this needs the '{module.split('.')[0]}' package: "
+                                f"pip install 'numpy_ddqn[{extra}]'") from None

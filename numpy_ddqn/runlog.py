@@ -1,0 +1,81 @@
+"""The run folder's plain files, and the progress line on the terminal.
+
+``<run>/config.json``: the resolved config. ``<run>/log.jsonl``: one JSON object per line, with
+``"kind"`` one of ``episode``, ``eval``, ``update`` (sparse diagnostics), ``event`` (start, resume,
+stop) and ``summary``. Any program that reads JSON lines can read a run.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+LOG_NAME, CONFIG_NAME = "log.jsonl", "config.json"
+
+
+class RunLog:
+    """Appends JSON lines to ``<out_dir>/log.jsonl``; a no-op sink when ``out_dir`` is None."""
+
+    def __init__(self, out_dir, config=None):
+        self.out_dir = None if out_dir is None else Path(out_dir)
+        self._file = None
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            if config is not None:
+                (self.out_dir / CONFIG_NAME).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+            self._file = open(self.out_dir / LOG_NAME, "a", buffering=1)     # line-buffered
+
+    def write(self, kind, **fields):
+        """One JSON line ``{"kind": kind, **fields}`` (non-finite floats written as null)."""
+        if self._file is not None:
+            row = {"kind": kind, **{k: _finite(v) for k, v in fields.items()}}
+            self._file.write(json.dumps(row) + "\n")
+
+    def close(self):
+        """Flush and close the log file."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _finite(v):
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def read_log(run_dir):
+    """All rows of ``<run_dir>/log.jsonl`` as dicts (a truncated last line is skipped)."""
+    rows = []
+    with open(Path(run_dir) / LOG_NAME) as f:
+        for line in f:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass
+    return rows
+
+
+class Progress:
+    """Prints one progress line every ``interval`` seconds (to stderr); silent if interval is 0."""
+
+    def __init__(self, total_steps, interval, stream=None):
+        self.total_steps, self.interval = total_steps, interval
+        self.stream = stream or sys.stderr
+        self._last_time = time.perf_counter()
+        self._last_steps = 0
+
+    def due(self):
+        """True when the next line should be printed."""
+        return self.interval > 0 and time.perf_counter() - self._last_time >= self.interval
+
+    def show(self, steps, episodes, recent_return, epsilon, loss, last_eval):
+        """Print the line: steps, episodes, recent mean return, epsilon, loss, steps/s, last evaluation."""
+        now = time.perf_counter()
+        rate = (steps - self._last_steps) / max(now - self._last_time, 1e-9)
+        self._last_time, self._last_steps = now, steps
+        parts = [f"step {steps:>7,}/{self.total_steps:,}", f"ep {episodes:>5}",
+                 "return(20) " + ("   -  " if recent_return is None else f"{recent_return:6.1f}"),
+                 f"eps {epsilon:.3f}", "loss " + ("  -   " if loss is None else f"{loss:.4f}"),
+                 f"{rate:6,.0f} steps/s", "eval " + ("-" if last_eval is None else f"{last_eval:.1f}")]
+        print(" | ".join(parts), file=self.stream, flush=True)
