@@ -69,6 +69,7 @@ class Config:
     stop_when_solved: bool = _f(True, "stop training once the confirmed evaluation reaches the env's threshold")
     save_replay: bool = _f(True, "include the replay memory in checkpoints (needed for an exact resume)")
     progress_interval: float = _f(2.0, "seconds between progress lines (0 = silent)")
+    log_interval: int = _f(1_000, "env steps between update-diagnostics lines in log.jsonl (means over the interval)")
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
@@ -109,7 +110,7 @@ def _bad(name, value, allowed):
 
 def _validate(c):
     positive_ints = ("total_steps", "batch_size", "buffer_size", "train_freq", "gradient_steps",
-                     "target_update_interval", "eval_episodes", "confirm_episodes")
+                     "target_update_interval", "eval_episodes", "confirm_episodes", "log_interval")
     for name in positive_ints:
         if getattr(c, name) < 1:
             raise _bad(name, getattr(c, name), "must be an integer >= 1")

@@ -136,6 +136,7 @@ def train(config=None, env=None, out_dir=None, resume=None, eval_env=None, agent
 
     t_start = time.perf_counter()
     eval_time = 0.0
+    diag_sums, diag_count, diag_steps, diag_time, diag_eval = {}, 0, agent.steps, t_start, 0.0
     try:
         with _StopOnSignal() as stop:
             while agent.steps < config.total_steps and stop.signum is None:
@@ -153,6 +154,9 @@ def train(config=None, env=None, out_dir=None, resume=None, eval_env=None, agent
                 metrics = agent.observe(obs, action, reward, next_obs, terminated, truncated)
                 if metrics is not None:
                     last_loss = metrics["loss"]
+                    for key, value in metrics.items():   # sums for the interval's means
+                        diag_sums[key] = diag_sums.get(key, 0.0) + value
+                    diag_count += 1
                 episode_return += reward
                 episode_length += 1
                 obs = next_obs
@@ -166,12 +170,15 @@ def train(config=None, env=None, out_dir=None, resume=None, eval_env=None, agent
                               length=episode_length, epsilon=agent.epsilon, terminated=bool(terminated))
 
                 steps = agent.steps
+                if steps % config.log_interval == 0 and diag_count:
+                    now = time.perf_counter()
+                    log.write("update", step=steps, updates=agent.updates, epsilon=agent.epsilon,
+                              lr=agent.optimizer.lr, **{k: v / diag_count for k, v in diag_sums.items()},
+                              weight_norms=agent.weight_norms(),
+                              steps_per_s=(steps - diag_steps) / max(now - diag_time - (eval_time - diag_eval), 1e-9))
+                    diag_sums, diag_count, diag_steps, diag_time, diag_eval = {}, 0, steps, now, eval_time
                 if config.eval_interval and steps % config.eval_interval == 0:
                     t_eval = time.perf_counter()
-                    if metrics is not None or agent.updates:
-                        log.write("update", step=steps, updates=agent.updates, epsilon=agent.epsilon,
-                                  lr=agent.optimizer.lr, **(metrics or {}), weight_norms=agent.weight_norms(),
-                                  steps_per_s=steps / max(t_eval - t_start - eval_time, 1e-9))
                     check = solve_check(agent.greedy_action, eval_env, threshold, config.eval_episodes,
                                         config.confirm_episodes)
                     row = {"step": steps, "mean": check.mean, "std": check.std,

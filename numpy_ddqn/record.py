@@ -1,0 +1,82 @@
+"""Video of a checkpoint's greedy agent: ``numpy-ddqn record CHECKPOINT``.
+
+Frames come from Gymnasium's ``rgb_array`` rendering (pygame, via ``gymnasium[classic-control]``
+for the classic-control envs). An ``.mp4`` is written with imageio + imageio-ffmpeg; where no video
+encoder is installed (or the name ends in ``.gif``) an animated GIF is written with Pillow.
+Everything needed is in the ``record`` extra: ``pip install 'numpy_ddqn[record]'``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import EnvError, MissingDependency, require
+
+
+def _has_ffmpeg():
+    try:
+        import imageio_ffmpeg
+        imageio_ffmpeg.get_ffmpeg_exe()
+        return True
+    except (ImportError, RuntimeError):
+        return False
+
+
+def collect_frames(agent, env, episodes=1, seed=10_000, max_steps=500):
+    """RGB frames ``(H, W, 3)`` of greedy episodes, episode k reset with ``seed + k``; also the returns."""
+    frames, returns = [], []
+    for k in range(episodes):
+        obs, _ = env.reset(seed=seed + k)
+        frames.append(env.render())
+        total = 0.0
+        for _ in range(max_steps):
+            obs, reward, terminated, truncated, _ = env.step(agent.greedy_action(obs))
+            total += reward
+            frames.append(env.render())
+            if terminated or truncated:
+                break
+        returns.append(total)
+    return frames, returns
+
+
+def write_video(frames, path, fps=50):
+    """Write frames to ``path`` (.mp4 with ffmpeg, .gif with Pillow); returns the path written."""
+    path = Path(path)
+    if path.suffix == ".gif":
+        require("PIL", "record")
+        from PIL import Image
+        images = [Image.fromarray(np.asarray(f)) for f in frames]
+        images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+        return path
+    require("imageio", "record")
+    if not _has_ffmpeg():
+        raise MissingDependency(f"writing {path.suffix} needs a video encoder: pip install 'numpy_ddqn[record]' "
+                                "(imageio-ffmpeg), or ask for a .gif")
+    import imageio.v2 as imageio
+    with imageio.get_writer(path, fps=fps, macro_block_size=1) as writer:
+        for f in frames:
+            writer.append_data(np.asarray(f))
+    return path
+
+
+def record_video(checkpoint, out=None, episodes=1, seed=10_000, max_steps=500, fps=50):
+    """Record a checkpoint's greedy agent; returns a description line with the file written."""
+    from .checkpoint import agent_from_checkpoint, load_checkpoint
+    from .envs import check_spaces, make_env
+    checkpoint = Path(checkpoint)
+    env_id = load_checkpoint(checkpoint).get("env_id")
+    try:
+        env = make_env(env_id, render_mode="rgb_array")
+        agent, _ = agent_from_checkpoint(checkpoint, *check_spaces(env))
+        frames, returns = collect_frames(agent, env, episodes, seed, max_steps)
+    except EnvError as e:
+        raise MissingDependency(f"{e} (rendering needs: pip install 'numpy_ddqn[record]')") from None
+    except ImportError as e:
+        raise MissingDependency(f"rendering {env_id} needs {e.name or 'pygame'}: "
+                                f"pip install 'numpy_ddqn[record]'") from None
+    env.close()
+    if out is None:
+        out = checkpoint.with_suffix(".mp4" if _has_ffmpeg() else ".gif")
+    path = write_video(frames, out, fps)
+    return f"{path} ({len(frames)} frames, returns {', '.join(f'{r:g}' for r in returns)})"
