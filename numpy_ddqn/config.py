@@ -9,8 +9,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 ACTIVATIONS = ("tanh", "relu", "identity")
 OPTIMIZERS = ("sgd", "adam")
@@ -72,7 +75,8 @@ class Config:
     log_interval: int = _f(1_000, "env steps between update-diagnostics lines in log.jsonl (means over the interval)")
 
     def __post_init__(self):
-        object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        for name, value in coerce_fields({n: getattr(self, n) for n in FIELDS}).items():
+            object.__setattr__(self, name, value)   # types first, then ranges
         _validate(self)
 
     def replace(self, **changes):
@@ -153,34 +157,38 @@ def _validate(c):
         raise _bad("env_id", c.env_id, "must be a non-empty environment id")
 
 
-def _type_of(name):
-    default = FIELDS[name].default
-    return tuple if name == "hidden_sizes" else type(default)
+def _coerce(name, value):
+    """``value`` as the field's type, or ``ConfigError``. Integral numbers fill float fields; bools
+    fill only bool fields; lists fill ``hidden_sizes``."""
+    kind = type(FIELDS[name].default)
+    is_bool = isinstance(value, (bool, np.bool_))
+    if kind is bool and is_bool:
+        return bool(value)
+    if kind is int and isinstance(value, numbers.Integral) and not is_bool:
+        return int(value)
+    if kind is float and isinstance(value, numbers.Real) and not is_bool:
+        return float(value)
+    if kind is str and isinstance(value, str):
+        return value
+    if kind is tuple and isinstance(value, (list, tuple)) and all(
+            isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in value):
+        return tuple(int(v) for v in value)
+    what = "a list of ints" if kind is tuple else kind.__name__
+    raise ConfigError(f"config field '{name}' must be {what}, got {value!r}")
 
 
 def coerce_fields(data):
-    """Check a mapping of field values read from a file or a checkpoint: known names, right types.
+    """Check a mapping of field values (from a file, a checkpoint, flags): known names, right types.
 
-    Ints are accepted for float fields; nothing else is converted. Raises ``ConfigError``.
+    Returns the values converted to the fields' types; raises ``ConfigError`` naming the field.
     """
     if not isinstance(data, dict):
         raise ConfigError(f"a config must be a mapping of field names to values, got {type(data).__name__}")
     out = {}
     for name, value in data.items():
         if name not in FIELDS:
-            raise ConfigError(f"unknown config field '{name}' (known: {', '.join(FIELDS)})")
-        kind = _type_of(name)
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        elif kind is tuple and isinstance(value, list):
-            value = tuple(value)
-        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-        if kind is tuple:
-            ok = ok and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        if not ok:
-            raise ConfigError(f"config field '{name}' must be {kind.__name__}"
-                              f"{' of ints' if kind is tuple else ''}, got {value!r}")
-        out[name] = value
+            raise ConfigError(f"unknown config field {name!r} (known: {', '.join(FIELDS)})")
+        out[name] = _coerce(name, value)
     return out
 
 
