@@ -56,13 +56,10 @@ class MLP:
         self.n_params = start
         self.flat = np.zeros(self.n_params, dtype=self.dtype)
         self.params = self.views(self.flat)
+        self.n_layers = len(sizes) - 1            # linear layers: hidden layers + the output layer
+        self._layers = [(self.params[2 * i], self.params[2 * i + 1]) for i in range(self.n_layers)]
         self._grad_buffer, self._grad_views = None, None   # views of the last `out` given to backward
         self.init_weights(np.random.default_rng(0) if rng is None else rng)
-
-    @property
-    def n_layers(self):
-        """Number of linear layers (hidden layers + output layer)."""
-        return len(self.sizes) - 1
 
     @property
     def param_names(self):
@@ -91,21 +88,23 @@ class MLP:
     def forward(self, x):                         # x: (B, n_in) -> q: (B, n_out), cache
         """Return ``(out, cache)``; ``cache`` holds exactly what ``backward`` needs.
 
-        The cache is a list with, per layer, its input; after the last entry comes nothing
-        else, because a hidden layer's input is the previous layer's activation output, which
-        is also what the activation's backward needs (tanh' = 1 - h**2, relu' = [h > 0]).
+        ``cache[i]`` is the input of linear layer i: the network input, then each hidden
+        activation, which is also what the activation's backward needs (tanh' = 1 - h**2,
+        relu' = [h > 0]).
         """
         h = np.asarray(x, dtype=self.dtype)
         if h.ndim != 2 or h.shape[1] != self.sizes[0]:
             raise ValueError(f"expected input of shape (B, {self.sizes[0]}), got {np.shape(x)}")
-        cache = []
-        last = self.n_layers - 1
-        for i in range(self.n_layers):
+        cache = [h]
+        for W, b in self._layers[:-1]:
+            z = h @ W                             # (B, n_out)
+            z += b
+            h = self._act_forward(z, out=z)       # activation in place
             cache.append(h)
-            z = h @ self.params[2 * i]            # (B, n_out)
-            z += self.params[2 * i + 1]
-            h = z if i == last else self._act_forward(z, out=z)   # activation in place
-        return h, cache
+        W, b = self._layers[-1]
+        out = h @ W                               # linear output layer
+        out += b
+        return out, cache
 
     def __call__(self, x):                        # x: (B, n_in) -> (B, n_out)
         """Forward without keeping a cache (acting, evaluation, targets)."""
