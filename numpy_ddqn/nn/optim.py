@@ -6,12 +6,14 @@ compared one to one. ``state_dict()``/``load_state_dict()`` save and restore the
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
 def global_norm(grad):                            # grad: (P,) -> float
     """||g||_2 over every parameter (the flat gradient makes it one dot product)."""
-    return float(np.sqrt(np.dot(grad, grad)))
+    return math.sqrt(float(np.dot(grad, grad)))
 
 
 def clip_grad_norm(grad, max_norm):               # grad: (P,), in place -> norm before clipping

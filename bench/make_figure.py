@@ -1,0 +1,41 @@
+"""The README's learning-curve figure, made by the project itself.
+
+Trains the default config on CartPole-v1 for seeds 0..4 (to solved, as `numpy-ddqn train` does) into
+a temporary folder, then draws them with `numpy-ddqn plot` as mean and band:
+    python bench/make_figure.py            # writes bench/figures/learning_curve.png and diagnostics.png
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+import common  # noqa: F401  (puts the checkout on sys.path)
+
+from numpy_ddqn.config import Config
+from numpy_ddqn.plot import plot_runs
+from numpy_ddqn.train import train
+
+HERE = Path(__file__).resolve().parent
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--keep-training", action="store_true", help="train the full budget, not just to solved")
+    a = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = []
+        for seed in range(a.seeds):
+            out = Path(tmp) / f"seed{seed}"
+            h = train(Config(seed=seed, progress_interval=0.0, stop_when_solved=not a.keep_training), out_dir=out)
+            print(f"seed {seed}: {h.reason} at step {h.steps}")
+            runs.append(out)
+        for path in plot_runs(runs, Path(tmp) / "figures"):
+            shutil.copy(path, HERE / "figures" / path.name)
+            print(HERE / "figures" / path.name)
+
+
+if __name__ == "__main__":
+    main()
