@@ -56,6 +56,33 @@ def read_log(run_dir):
     return rows
 
 
+class Diagnostics:
+    """Means of the update metrics over a logging interval, written as one ``update`` line."""
+
+    def __init__(self, steps=0):
+        self.sums, self.count, self.steps, self.time, self.eval_time = {}, 0, steps, time.perf_counter(), 0.0
+        self.last_loss = None
+
+    def add(self, metrics):
+        """Accumulate one update's metrics dict (``None`` when no update happened)."""
+        if metrics is not None:
+            self.last_loss = metrics["loss"]
+            for key, value in metrics.items():
+                self.sums[key] = self.sums.get(key, 0.0) + value
+            self.count += 1
+
+    def write(self, log, agent, eval_time):
+        """Log the interval's means, weight norms and training steps/s (evaluation time excluded)."""
+        if not self.count:
+            return
+        now = time.perf_counter()
+        train_time = now - self.time - (eval_time - self.eval_time)
+        log.write("update", step=agent.steps, updates=agent.updates, epsilon=agent.epsilon,
+                  lr=agent.optimizer.lr, **{k: v / self.count for k, v in self.sums.items()},
+                  weight_norms=agent.weight_norms(), steps_per_s=(agent.steps - self.steps) / max(train_time, 1e-9))
+        self.sums, self.count, self.steps, self.time, self.eval_time = {}, 0, agent.steps, now, eval_time
+
+
 class Progress:
     """Prints one progress line every ``interval`` seconds (to stderr); silent if interval is 0."""
 

@@ -18,7 +18,7 @@ from .checkpoint import agent_from_checkpoint, save_checkpoint
 from .config import Config
 from .errors import CheckpointError
 from .evaluate import solve_check
-from .runlog import Progress, RunLog
+from .runlog import Diagnostics, Progress, RunLog
 from .seeding import rng_state, set_rng_state
 
 LAST, BEST = "last.npz", "best.npz"
@@ -110,7 +110,7 @@ def train(config=None, env=None, out_dir=None, resume=None, eval_env=None, agent
     history.episodes = int(loop.get("episodes", 0))
     history.best_eval = loop.get("best_eval")
     recent = deque(maxlen=20)
-    last_loss, last_eval = None, history.best_eval
+    last_eval = history.best_eval
 
     def checkpoint(name, mid_episode):
         if history.out_dir is None:
@@ -133,10 +133,41 @@ def train(config=None, env=None, out_dir=None, resume=None, eval_env=None, agent
         log.write("event", event="resume", step=agent.steps, checkpoint=str(resume),
                   exact=not loop.get("mid_episode", True) and "replay" in saved["agent"])
     episode_return, episode_length = 0.0, 0
-
+    diagnostics = Diagnostics(agent.steps)
     t_start = time.perf_counter()
-    eval_time = 0.0
-    diag_sums, diag_count, diag_steps, diag_time, diag_eval = {}, 0, agent.steps, t_start, 0.0
+    eval_time = 0.0                                    # seconds spent evaluating (not training)
+
+    def end_episode(terminated):
+        history.episodes += 1
+        recent.append(episode_return)
+        history.episode_returns.append(episode_return)
+        history.episode_lengths.append(episode_length)
+        log.write("episode", step=agent.steps, episode=history.episodes, ret=episode_return,
+                  length=episode_length, epsilon=agent.epsilon, terminated=bool(terminated))
+
+    def evaluate_and_checkpoint(mid_episode):
+        nonlocal eval_time, last_eval
+        t_eval = time.perf_counter()
+        check = solve_check(agent.greedy_action, eval_env, threshold, config.eval_episodes,
+                            config.confirm_episodes)
+        row = {"step": agent.steps, "mean": check.mean, "std": check.std,
+               "confirm_mean": check.confirm_mean, "solved": check.solved}
+        history.evals.append(row)
+        log.write("eval", **row)
+        last_eval = check.mean
+        improved = history.best_eval is None or check.mean > history.best_eval
+        if improved:
+            history.best_eval = check.mean
+        history.last_checkpoint = checkpoint(LAST, mid_episode)
+        if improved and history.out_dir is not None:
+            history.best_checkpoint = checkpoint(BEST, mid_episode)
+        if check.solved and not history.solved:
+            history.solved, history.solved_at = True, agent.steps
+            history.solve_train_wall_s = t_eval - t_start - eval_time
+            history.solve_total_wall_s = time.perf_counter() - t_start
+        eval_time += time.perf_counter() - t_eval
+        return check
+
     try:
         with _StopOnSignal() as stop:
             while agent.steps < config.total_steps and stop.signum is None:
@@ -150,58 +181,26 @@ def train(config=None, env=None, out_dir=None, resume=None, eval_env=None, agent
                 if not math.isfinite(reward + float(next_obs.sum())):   # cheap guard, exact check on failure
                     check_finite(agent.steps + 1, "observation", next_obs, env_id)
                     check_finite(agent.steps + 1, "reward", reward, env_id)
-                # learn: store (s, a, r, s', terminated), update and sync the target when due
+                # learn: store (s, a, r, s', terminated); update and sync the target when due
                 metrics = agent.observe(obs, action, reward, next_obs, terminated, truncated)
-                if metrics is not None:
-                    last_loss = metrics["loss"]
-                    for key, value in metrics.items():   # sums for the interval's means
-                        diag_sums[key] = diag_sums.get(key, 0.0) + value
-                    diag_count += 1
                 episode_return += reward
                 episode_length += 1
                 obs = next_obs
                 if terminated or truncated:
+                    end_episode(terminated)
                     obs = None                         # reset at the top of the next iteration
-                    history.episodes += 1
-                    recent.append(episode_return)
-                    history.episode_returns.append(episode_return)
-                    history.episode_lengths.append(episode_length)
-                    log.write("episode", step=agent.steps, episode=history.episodes, ret=episode_return,
-                              length=episode_length, epsilon=agent.epsilon, terminated=bool(terminated))
 
+                # log, evaluate, report: none of it changes what the agent learns
+                diagnostics.add(metrics)
                 steps = agent.steps
-                if steps % config.log_interval == 0 and diag_count:
-                    now = time.perf_counter()
-                    log.write("update", step=steps, updates=agent.updates, epsilon=agent.epsilon,
-                              lr=agent.optimizer.lr, **{k: v / diag_count for k, v in diag_sums.items()},
-                              weight_norms=agent.weight_norms(),
-                              steps_per_s=(steps - diag_steps) / max(now - diag_time - (eval_time - diag_eval), 1e-9))
-                    diag_sums, diag_count, diag_steps, diag_time, diag_eval = {}, 0, steps, now, eval_time
+                if steps % config.log_interval == 0:
+                    diagnostics.write(log, agent, eval_time)
                 if config.eval_interval and steps % config.eval_interval == 0:
-                    t_eval = time.perf_counter()
-                    check = solve_check(agent.greedy_action, eval_env, threshold, config.eval_episodes,
-                                        config.confirm_episodes)
-                    row = {"step": steps, "mean": check.mean, "std": check.std,
-                           "confirm_mean": check.confirm_mean, "solved": check.solved}
-                    history.evals.append(row)
-                    log.write("eval", **row)
-                    last_eval = check.mean
-                    improved = history.best_eval is None or check.mean > history.best_eval
-                    if improved:
-                        history.best_eval = check.mean
-                    history.last_checkpoint = checkpoint(LAST, obs is not None)
-                    if improved and history.out_dir is not None:
-                        history.best_checkpoint = checkpoint(BEST, obs is not None)
-                    if check.solved and not history.solved:
-                        history.solved, history.solved_at = True, steps
-                        history.solve_train_wall_s = t_eval - t_start - eval_time
-                        history.solve_total_wall_s = time.perf_counter() - t_start
-                    eval_time += time.perf_counter() - t_eval
-                    if check.solved and config.stop_when_solved:
+                    if evaluate_and_checkpoint(mid_episode=obs is not None).solved and config.stop_when_solved:
                         break
                 if steps % 128 == 0 and progress.due():
                     progress.show(steps, history.episodes, sum(recent) / len(recent) if recent else None,
-                                  agent.epsilon, last_loss, last_eval)
+                                  agent.epsilon, diagnostics.last_loss, last_eval)
             history.signal = stop.signum
     except DivergenceError as e:
         log.write("event", event="diverged", step=agent.steps, message=str(e))
