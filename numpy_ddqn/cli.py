@@ -103,6 +103,7 @@ def resolve_config(args):
 
 
 def cmd_train(args):
+    """Train as the flags say; print the summary; exit status 128 + signal if interrupted."""
     from .summary import format_summary
     from .train import summary_fields, train
     config = resolve_config(args)
@@ -123,6 +124,7 @@ def cmd_train(args):
 
 
 def cmd_evaluate(args):
+    """Greedy returns of a checkpoint; prints mean and std."""
     from .checkpoint import load_checkpoint
     from .envs import check_spaces, make_env
     from .checkpoint import agent_from_checkpoint
@@ -140,6 +142,7 @@ def cmd_evaluate(args):
 
 
 def cmd_summary(args):
+    """Print a finished run's summary again."""
     from .summary import format_summary, read_summary
     fields, env_id = read_summary(args.run_dir)
     print(format_summary(fields, env_id))
@@ -147,6 +150,7 @@ def cmd_summary(args):
 
 
 def cmd_plot(args):
+    """Write PNG figures of runs; print their paths."""
     from .plot import plot_runs
     for path in plot_runs(args.run_dirs, args.out):
         print(path)
@@ -154,6 +158,7 @@ def cmd_plot(args):
 
 
 def cmd_record(args):
+    """Write a video or GIF of a checkpoint's greedy agent; print its path."""
     from .record import record_video
     print(record_video(args.checkpoint, args.out, args.episodes, args.seed, args.max_steps, args.fps))
     return 0
