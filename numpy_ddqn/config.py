@@ -40,7 +40,7 @@ class Config:
     dtype: str = _f("float32", "floating point type of the networks", choices=DTYPES)
     # -- the optimizer --
     optimizer: str = _f("adam", "optimizer", choices=OPTIMIZERS)
-    learning_rate: float = _f(1e-3, "step size of the optimizer")
+    learning_rate: float = _f(2.5e-3, "step size of the optimizer")
     learning_rate_end: float = _f(-1.0, "if >= 0, the learning rate decays linearly to this over total_steps")
     momentum: float = _f(0.0, "SGD momentum (0 = plain SGD)")
     nesterov: bool = _f(False, "use Nesterov momentum with SGD")
@@ -55,15 +55,15 @@ class Config:
     batch_size: int = _f(64, "transitions per gradient update")
     buffer_size: int = _f(50_000, "replay memory capacity in transitions")
     learning_starts: int = _f(1_000, "stored transitions before the first update")
-    train_freq: int = _f(1, "env steps between learning phases")
+    train_freq: int = _f(2, "env steps between learning phases")
     gradient_steps: int = _f(1, "gradient updates per learning phase")
-    target_update_interval: int = _f(500, "env steps between target-network updates")
+    target_update_interval: int = _f(100, "env steps between target-network updates")
     tau: float = _f(1.0, "target update: 1 = hard copy, < 1 = Polyak averaging with this weight")
     # -- exploration --
     epsilon_schedule: str = _f("linear", "epsilon decay shape", choices=EPSILON_SCHEDULES)
     epsilon_start: float = _f(1.0, "initial exploration rate")
     epsilon_end: float = _f(0.05, "final exploration rate")
-    exploration_steps: int = _f(10_000, "linear: steps to go from epsilon_start to epsilon_end")
+    exploration_steps: int = _f(4_000, "linear: steps to go from epsilon_start to epsilon_end")
     epsilon_decay: float = _f(5e-4, "exponential: eps = end + (start - end) * exp(-decay * step)")
     # -- evaluation, stopping, files --
     eval_interval: int = _f(1_000, "env steps between greedy evaluations (0 = never)")

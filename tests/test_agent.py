@@ -140,7 +140,7 @@ def test_schedules():
     agent = DDQNAgent(2, 2, Config(epsilon_schedule="exponential", epsilon_decay=0.01))
     agent.steps = 100
     assert agent.epsilon == pytest.approx(0.05 + 0.95 * math.exp(-1))
-    lr_agent = DDQNAgent(2, 2, Config(learning_rate_end=1e-4, total_steps=1000, learning_starts=8,
+    lr_agent = DDQNAgent(2, 2, Config(learning_rate=1e-3, learning_rate_end=1e-4, total_steps=1000, learning_starts=8,
                                       batch_size=8))
     assert lr_agent.learning_rate_schedule(500) == pytest.approx(5.5e-4)
 
