@@ -3,7 +3,8 @@
     python bench/run.py                          # everything (the solve benchmark takes minutes)
     python bench/run.py --only mlp,agent,throughput
     python bench/run.py --only solve --seeds 0-4
-Names: mlp, agent (micro-benchmarks), throughput (cartpole-throughput + floor), solve (cartpole-solve).
+Names: mlp, agent (micro-benchmarks), throughput (cartpole-throughput + floor), resources (import
+time, peak memory of a training run), solve (cartpole-solve).
 """
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ import argparse
 import time
 
 import bench_agent
+import bench_resources
 import bench_mlp
 import bench_solve
 import bench_throughput
 from common import print_table, record
 
-NAMES = ("mlp", "agent", "throughput", "solve")
+NAMES = ("mlp", "agent", "throughput", "resources", "solve")
 
 
 def main():
@@ -47,6 +49,10 @@ def main():
                         {"bench": "cartpole-throughput", "value": loop["steps_per_s"], "unit": "steps/s"},
                         {"bench": "cartpole-throughput update", "value": loop["us_per_update"], "unit": "us"},
                         {"bench": "loop cost / floor", "value": loop["loop_cost_x_floor"], "unit": "x"}]
+        elif name == "resources":
+            rows = bench_resources.run()
+            summary += [{"bench": "import numpy_ddqn", "value": rows[0]["seconds"], "unit": "s"},
+                        {"bench": "training run peak memory", "value": rows[1]["mb"], "unit": "MB"}]
         else:
             runs, s = bench_solve.run(bench_solve.parse_seeds(a.seeds), {}, 100_000, a.jobs)
             print_table(runs, ["seed", "solved", "steps", "train_wall_s", "total_wall_s"])
