@@ -18,6 +18,7 @@ from .errors import NumpyDDQNError
 from .presets import NAMED_PRESETS
 
 RENAMED = {"env_id": "--env", "total_steps": "--steps"}   # fields with a shorter flag
+RESUME_FIELDS = {"total_steps", "stop_when_solved", "progress_interval"}   # what --resume may change
 
 
 def _sizes(text):
@@ -109,6 +110,11 @@ def cmd_train(args):
     config = resolve_config(args)
     out = args.out
     if args.resume is not None:
+        fixed = [f for f in FIELDS if hasattr(args, f) and f not in RESUME_FIELDS]
+        if fixed or args.config_file or args.preset:
+            given = ", ".join(RENAMED.get(f, "--" + f.replace("_", "-")) for f in fixed) or "--config/--preset"
+            raise ConfigError(f"a resumed run keeps its checkpoint's config; with --resume only --steps, "
+                              f"--keep-training, --stop-when-solved and --progress-interval apply (got {given})")
         out = out or args.resume.parent
     else:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

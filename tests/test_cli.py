@@ -101,3 +101,12 @@ def test_signal_saves_a_checkpoint_and_exits_cleanly(tmp_path, sig):
     resumed = cli("train", "--resume", run / "last.npz", "--steps", str(state["agent"]["steps"] + 200),
                   "--progress-interval", "0")
     assert resumed.returncode == 0, resumed.stderr
+
+
+def test_resume_refuses_flags_it_would_ignore(tmp_path):
+    assert cli("train", "--out", tmp_path / "r", *QUICK).returncode == 0
+    out = cli("train", "--resume", tmp_path / "r" / "last.npz", "--learning-rate", "0.1")
+    assert out.returncode == 1 and "--learning-rate" in out.stderr and "keeps its checkpoint's config" in out.stderr
+    ok = cli("train", "--resume", tmp_path / "r" / "last.npz", "--steps", "500", "--progress-interval", "0")
+    assert ok.returncode == 0, ok.stderr
+    assert "Budget spent: 500 steps" in ok.stdout
