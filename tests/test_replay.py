@@ -88,3 +88,16 @@ def test_memory_is_known_up_front_and_add_allocates_nothing():
 def test_incompatible_state_is_refused():
     with pytest.raises(ValueError, match="capacity"):
         ReplayBuffer(5, 2).load_state_dict(ReplayBuffer(6, 2).state_dict())
+
+
+def test_sampling_is_uniform_over_stored_rows():
+    """floor(U * size) (the fast index draw) hits every stored row equally often, and no other row."""
+    buf = ReplayBuffer(100, 1)
+    for i in range(10):
+        buf.add([i], 0, 0.0, [i], False)
+    rng = np.random.default_rng(0)
+    rows = np.concatenate([buf.sample(10, rng).obs[:, 0] for _ in range(10_000)]).astype(int)
+    counts = np.bincount(rows, minlength=10)
+    assert counts.size == 10 and counts.sum() == 100_000
+    # each count ~ Binomial(100000, 0.1): std ~ 95; 5 std either side
+    assert np.all(np.abs(counts - 10_000) < 475), counts
