@@ -7,12 +7,16 @@ from .errors import EnvError, require
 
 
 def make_env(env_id, render_mode=None):
-    """``gymnasium.make(env_id)`` with a clear error for an unknown id or a missing package."""
+    """``gymnasium.make(env_id)`` with a clear error for an unknown id or a missing package.
+
+    ``env_id`` may also be an ``EnvSpec`` (``env.spec``), which keeps the kwargs it was made with.
+    """
     gym = require("gymnasium", "gym")
+    name = getattr(env_id, "id", env_id)
     try:
         return gym.make(env_id, render_mode=render_mode)
     except gym.error.Error as e:                 # NameNotFound, VersionNotFound, DependencyNotInstalled, ...
-        raise EnvError(f"cannot make environment '{env_id}': {e}") from None
+        raise EnvError(f"cannot make environment '{name}': {e}") from None
 
 
 def check_spaces(env):

@@ -16,7 +16,7 @@ from pathlib import Path
 from .agent import DDQNAgent, DivergenceError
 from .checkpoint import agent_from_checkpoint, save_checkpoint
 from .config import Config
-from .errors import CheckpointError
+from .errors import CheckpointError, EnvError
 from .evaluate import solve_check
 from .runlog import Diagnostics, Progress, RunLog
 from .seeding import rng_state, set_rng_state
@@ -89,7 +89,7 @@ def train(config=None, env=None, out_dir=None, resume=None, eval_env=None, agent
     config = config or Config()
     env = env if env is not None else make_env(config.env_id)
     obs_dim, n_actions = _spaces(env)
-    env_id = getattr(env.spec, "id", None) or config.env_id
+    env_id = getattr(env.spec, "id", None) or config.env_id   # a spec-less env goes by the config's id
     loop = {}
     if resume is not None:
         agent, saved = agent_from_checkpoint(resume, obs_dim, n_actions)
@@ -100,8 +100,15 @@ def train(config=None, env=None, out_dir=None, resume=None, eval_env=None, agent
             progress_interval=config.progress_interval)
         loop = saved.get("loop", {})
     agent = agent or DDQNAgent(obs_dim, n_actions, config)
-    if eval_env is None and config.eval_interval > 0:
-        eval_env = make_env(env_id)
+    if config.eval_interval > 0:
+        if eval_env is None:
+            if getattr(env, "spec", None) is None:
+                raise EnvError("this env has no registered spec to make an evaluation copy from: "
+                               "pass eval_env=..., or set eval_interval=0")
+            eval_env = make_env(env.spec)              # a second instance, same kwargs
+        if _spaces(eval_env) != (obs_dim, n_actions):
+            raise EnvError(f"eval_env has {_spaces(eval_env)} (observations, actions); the training env "
+                           f"has {(obs_dim, n_actions)}")
     threshold = getattr(env.spec, "reward_threshold", None)
 
     history = History(out_dir=None if out_dir is None else Path(out_dir))

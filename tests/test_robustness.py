@@ -66,6 +66,21 @@ def test_unsupported_spaces_are_refused_before_training(env, message):
         train(Config(**QUICK), env=env, eval_env=env)
 
 
+def test_spec_less_env_needs_an_eval_env_and_eval_env_must_match():
+    with pytest.raises(EnvError, match="pass eval_env"):
+        train(Config(**{**QUICK, "eval_interval": 100}), env=ToyEnv())
+    with pytest.raises(EnvError, match="eval_env has"):
+        train(Config(**{**QUICK, "eval_interval": 100}), env=ToyEnv(), eval_env=gym.make("CartPole-v1"))
+    h = train(Config(**QUICK), env=ToyEnv())                     # eval_interval=0: no eval env needed
+    assert h.steps == 300
+
+
+def test_eval_copy_keeps_the_env_kwargs():
+    env = gym.make("CartPole-v1", max_episode_steps=50)
+    h = train(Config(**{**QUICK, "eval_interval": 100, "eval_episodes": 3}), env=env)
+    assert all(e["mean"] <= 50 for e in h.evals)                # the copy has the same 50-step limit
+
+
 def test_unknown_env_id():
     with pytest.raises(EnvError, match="NoSuchEnv-v9"):
         train(Config(**QUICK, env_id="NoSuchEnv-v9"))
