@@ -3,13 +3,15 @@
     python bench/bench_solve.py                      # default config, seeds 0..9
     python bench/bench_solve.py --seeds 0-4 --set learning_rate=2e-3 --set optimizer=sgd
     python bench/bench_solve.py --preset tanh-sgd    # the tanh + plain SGD configuration
-Runs are spread over --jobs processes (default 2); timings are per run, so jobs share no clock.
+Runs are spread over --jobs processes (default 2, one BLAS thread each); for wall times quoted
+anywhere, use --jobs 1 on a quiet machine.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import multiprocessing as mp
+import os
 import statistics
 
 from common import print_table, record
@@ -63,8 +65,16 @@ def summarize(rows, budget):
 def run(seeds=range(10), overrides=None, budget=100_000, jobs=2):
     overrides = overrides or {}
     tasks = [(s, overrides, budget) for s in seeds]
-    with mp.get_context("fork").Pool(jobs) as pool:
-        rows = pool.map(one_run, tasks, chunksize=1)
+    if jobs == 1:
+        rows = [one_run(t) for t in tasks]
+    else:
+        # Parallel runs each get one BLAS thread: two processes with two OpenBLAS threads each
+        # oversubscribe two cores (a 256-row matmul then takes ~6x longer). The variables must be
+        # set before the workers import numpy, hence "spawn" rather than "fork".
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = "1"
+        with mp.get_context("spawn").Pool(jobs) as pool:
+            rows = pool.map(one_run, tasks, chunksize=1)
     for r in rows:
         r["config"] = overrides
     return rows, summarize(rows, budget) | {"config": overrides}
