@@ -110,3 +110,11 @@ def test_resume_refuses_flags_it_would_ignore(tmp_path):
     ok = cli("train", "--resume", tmp_path / "r" / "last.npz", "--steps", "500", "--progress-interval", "0")
     assert ok.returncode == 0, ok.stderr
     assert "Budget spent: 500 steps" in ok.stdout
+
+
+def test_without_gymnasium_the_error_says_how_to_install_it(tmp_path):
+    code = ("import sys; sys.modules['gymnasium'] = None; from numpy_ddqn.cli import main; "
+            "sys.exit(main(['train', '--steps', '10']))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "pip install 'numpy_ddqn[gym]'" in out.stderr
