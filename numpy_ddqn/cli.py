@@ -7,7 +7,6 @@ Errors are one line on stderr and a non-zero exit status (``--debug`` shows the 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import signal
 import sys
@@ -131,15 +130,15 @@ def cmd_train(args):
 
 def cmd_evaluate(args):
     """Greedy returns of a checkpoint; prints mean and std."""
-    from .checkpoint import load_checkpoint
+    from .checkpoint import agent_from_state, load_checkpoint
     from .envs import check_spaces, make_env
-    from .checkpoint import agent_from_checkpoint
     from .evaluate import evaluate
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
-    env_id = args.env_id or load_checkpoint(args.checkpoint).get("env_id")
+    state = load_checkpoint(args.checkpoint)
+    env_id = args.env_id or state.get("env_id")
     env = make_env(env_id, render_mode="human" if args.render else None)
-    agent, _ = agent_from_checkpoint(args.checkpoint, *check_spaces(env))
+    agent, _ = agent_from_state(state, *check_spaces(env), source=args.checkpoint)
     returns = evaluate(agent.greedy_action, env, args.episodes, args.seed)
     env.close()
     print(f"{env_id}: mean {returns.mean():.2f} std {returns.std():.2f} over {args.episodes} episodes "

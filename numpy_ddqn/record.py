@@ -62,13 +62,14 @@ def write_video(frames, path, fps=50):
 
 def record_video(checkpoint, out=None, episodes=1, seed=10_000, max_steps=500, fps=50):
     """Record a checkpoint's greedy agent; returns a description line with the file written."""
-    from .checkpoint import agent_from_checkpoint, load_checkpoint
+    from .checkpoint import agent_from_state, load_checkpoint
     from .envs import check_spaces, make_env
     checkpoint = Path(checkpoint)
-    env_id = load_checkpoint(checkpoint).get("env_id")
+    state = load_checkpoint(checkpoint)
+    env_id = state.get("env_id")
     try:
         env = make_env(env_id, render_mode="rgb_array")
-        agent, _ = agent_from_checkpoint(checkpoint, *check_spaces(env))
+        agent, _ = agent_from_state(state, *check_spaces(env), source=checkpoint)
         frames, returns = collect_frames(agent, env, episodes, seed, max_steps)
     except EnvError as e:
         raise MissingDependency(f"{e} (rendering needs: pip install 'numpy_ddqn[record]')") from None

@@ -1,5 +1,4 @@
 """Checkpoints: round trip, atomic replace, and clear errors for bad files."""
-import os
 
 import numpy as np
 import pytest

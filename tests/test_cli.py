@@ -1,6 +1,5 @@
 """The command line as a user runs it: real subprocesses, exit codes, one-line errors, signals."""
 import json
-import os
 import signal
 import subprocess
 import sys

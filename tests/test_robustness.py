@@ -1,7 +1,6 @@
 """Bad input gets a clear error; faults lose nothing. Each case here is listed in README's table."""
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ gym = pytest.importorskip("gymnasium")
 from gymnasium import spaces  # noqa: E402
 
 from numpy_ddqn.agent import DivergenceError  # noqa: E402
-from numpy_ddqn.checkpoint import agent_from_checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
+from numpy_ddqn.checkpoint import agent_from_checkpoint, load_checkpoint  # noqa: E402
 from numpy_ddqn.config import FIELDS, Config, ConfigError, load_config_file  # noqa: E402
 from numpy_ddqn.errors import CheckpointError, EnvError  # noqa: E402
 from numpy_ddqn.train import train  # noqa: E402
