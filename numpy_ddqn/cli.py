@@ -15,6 +15,7 @@ from pathlib import Path
 from .config import FIELDS, Config, ConfigError, load_config_file
 from .errors import NumpyDDQNError
 from .presets import NAMED_PRESETS
+from .runlog import LAST, LOG_NAME
 
 RENAMED = {"env_id": "--env", "total_steps": "--steps"}   # fields with a shorter flag
 RESUME_FIELDS = {"total_steps", "stop_when_solved", "progress_interval"}   # what --resume may change
@@ -118,9 +119,9 @@ def cmd_train(args):
     else:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         out = out or Path("runs") / f"{config.env_id}-seed{config.seed}-{stamp}"
-        if (out / "log.jsonl").exists():
+        if (out / LOG_NAME).exists():
             raise ConfigError(f"{out} already holds a run; choose another --out, or continue it with "
-                              f"--resume {out / 'last.npz'}")
+                              f"--resume {out / LAST}")
     print(f"numpy-ddqn: training on {config.env_id} (seed {config.seed}, budget {config.total_steps:,} steps) "
           f"-> {out}", file=sys.stderr, flush=True)
     history = train(config, out_dir=out, resume=args.resume)

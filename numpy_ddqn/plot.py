@@ -5,13 +5,12 @@ their mean with a band (min to max) on a common step grid.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from .errors import NumpyDDQNError, require
-from .runlog import CONFIG_NAME, LOG_NAME, read_log
+from .errors import require
+from .runlog import read_run
 
 DIAGNOSTICS = [("loss", "loss (Huber / MSE)"), ("q_max", "max Q"), ("q_mean", "mean Q"),
                ("td_abs_mean", "mean |TD error|"), ("grad_norm", "gradient norm"), ("weight_norm", "weight norms")]
@@ -20,16 +19,12 @@ DIAGNOSTICS = [("loss", "loss (Huber / MSE)"), ("q_max", "max Q"), ("q_mean", "m
 
 def load_run(run_dir):
     """A run's log split by kind, plus its env id and solve threshold."""
-    run_dir = Path(run_dir)
-    if not (run_dir / LOG_NAME).is_file():
-        raise NumpyDDQNError(f"{run_dir} is not a run folder (no {LOG_NAME})")
-    rows = read_log(run_dir)
+    rows, config = read_run(run_dir)
     by_kind = {}
     for r in rows:
         by_kind.setdefault(r.get("kind"), []).append(r)
     starts = [r for r in by_kind.get("event", []) if r.get("event") == "start"]
-    config = json.loads((run_dir / CONFIG_NAME).read_text()) if (run_dir / CONFIG_NAME).is_file() else {}
-    return {"name": run_dir.name, "episodes": by_kind.get("episode", []), "evals": by_kind.get("eval", []),
+    return {"name": Path(run_dir).name, "episodes": by_kind.get("episode", []), "evals": by_kind.get("eval", []),
             "updates": by_kind.get("update", []), "env_id": config.get("env_id", "?"),
             "threshold": starts[0].get("threshold") if starts else None}
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 LOG_NAME, CONFIG_NAME = "log.jsonl", "config.json"
+LAST, BEST = "last.npz", "best.npz"             # the latest and the best-evaluated checkpoint
 
 
 class RunLog:
@@ -81,6 +82,17 @@ class Diagnostics:
                   lr=agent.optimizer.lr, **{k: v / self.count for k, v in self.sums.items()},
                   weight_norms=agent.weight_norms(), steps_per_s=(agent.steps - self.steps) / max(train_time, 1e-9))
         self.sums, self.count, self.steps, self.time, self.eval_time = {}, 0, agent.steps, now, eval_time
+
+
+def read_run(run_dir):
+    """``(log rows, config dict)`` of a run folder; ``NumpyDDQNError`` if it is not one."""
+    from .errors import NumpyDDQNError
+    run_dir = Path(run_dir)
+    if not (run_dir / LOG_NAME).is_file():
+        raise NumpyDDQNError(f"{run_dir} is not a run folder (no {LOG_NAME})")
+    config_path = run_dir / CONFIG_NAME
+    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    return read_log(run_dir), config
 
 
 class Progress:

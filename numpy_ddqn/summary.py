@@ -1,26 +1,20 @@
 """The end-of-run summary: printed when training stops, and again by ``numpy-ddqn summary RUN_DIR``."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .errors import NumpyDDQNError
-from .runlog import CONFIG_NAME, read_log
+from .runlog import CONFIG_NAME, LAST, LOG_NAME, read_run
 
 
 def read_summary(run_dir):
     """``(summary_fields, env_id)`` of a finished run folder."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "log.jsonl").is_file():
-        raise NumpyDDQNError(f"{run_dir} is not a run folder (no log.jsonl)")
-    rows = [r for r in read_log(run_dir) if r.get("kind") == "summary"]
+    log, config = read_run(run_dir)
+    rows = [r for r in log if r.get("kind") == "summary"]
     if not rows:
         raise NumpyDDQNError(f"{run_dir} has no summary yet: the run is still going or was killed "
-                             f"(resume it with numpy-ddqn train --resume {run_dir / 'last.npz'})")
-    env_id = None
-    if (run_dir / CONFIG_NAME).is_file():
-        env_id = json.loads((run_dir / CONFIG_NAME).read_text()).get("env_id")
-    return rows[-1], env_id
+                             f"(resume it with numpy-ddqn train --resume {Path(run_dir) / LAST})")
+    return rows[-1], config.get("env_id")
 
 
 def format_summary(s, env_id=None):
@@ -38,7 +32,7 @@ def format_summary(s, env_id=None):
              f"  steps {s['steps']:,} | episodes {s['episodes']:,} | training {s['train_wall_s']:.1f} s | "
              f"total {s['total_wall_s']:.1f} s | best evaluation {best}"]
     if s.get("out_dir"):
-        lines.append(f"  run folder: {s['out_dir']} (config.json, log.jsonl)")
+        lines.append(f"  run folder: {s['out_dir']} ({CONFIG_NAME}, {LOG_NAME})")
     if s.get("last_checkpoint"):
         lines.append(f"  model: {s['last_checkpoint']}" +
                      (f" (best: {s['best_checkpoint']})" if s.get("best_checkpoint") else ""))

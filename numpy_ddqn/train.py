@@ -18,10 +18,9 @@ from .checkpoint import agent_from_checkpoint, save_checkpoint
 from .config import Config
 from .errors import CheckpointError, EnvError
 from .evaluate import solve_check
-from .runlog import Diagnostics, Progress, RunLog
+from .runlog import BEST, LAST, Diagnostics, Progress, RunLog
 from .seeding import rng_state, set_rng_state
 
-LAST, BEST = "last.npz", "best.npz"
 
 
 @dataclass
