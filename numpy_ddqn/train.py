@@ -105,8 +105,9 @@ def train(config=None, env=None, out_dir=None, resume=None, eval_env=None, agent
                 raise EnvError("this env has no registered spec to make an evaluation copy from: "
                                "pass eval_env=..., or set eval_interval=0")
             eval_env = make_env(env.spec)              # a second instance, same kwargs
-        if _spaces(eval_env) != (obs_dim, n_actions):
-            raise EnvError(f"eval_env has {_spaces(eval_env)} (observations, actions); the training env "
+        eval_spaces = _spaces(eval_env)
+        if eval_spaces != (obs_dim, n_actions):
+            raise EnvError(f"eval_env has {eval_spaces} (observations, actions); the training env "
                            f"has {(obs_dim, n_actions)}")
     threshold = getattr(env.spec, "reward_threshold", None)
 
@@ -117,10 +118,14 @@ def train(config=None, env=None, out_dir=None, resume=None, eval_env=None, agent
     history.best_eval = loop.get("best_eval")
     recent = deque(maxlen=20)
     last_eval = history.best_eval
+    last_saved_at = None                                # env step of the newest last.npz
 
     def checkpoint(name, mid_episode):
+        nonlocal last_saved_at
         if history.out_dir is None:
             return None
+        if name == LAST:
+            last_saved_at = agent.steps
         rng = env_rng(env)
         return save_checkpoint(history.out_dir / name, {
             "config": config.to_dict(), "env_id": env_id, "obs_dim": obs_dim, "n_actions": n_actions,
@@ -219,7 +224,8 @@ def train(config=None, env=None, out_dir=None, resume=None, eval_env=None, agent
     history.steps = agent.steps
     history.reason = ("interrupted" if history.signal is not None else
                       "solved" if history.solved and config.stop_when_solved else "budget")
-    history.last_checkpoint = checkpoint(LAST, obs is not None) or history.last_checkpoint
+    if last_saved_at != agent.steps:                   # not already saved by this step's evaluation
+        history.last_checkpoint = checkpoint(LAST, obs is not None)
     log.write("event", event="stop", step=agent.steps, reason=history.reason, signal=history.signal)
     log.write("summary", **summary_fields(history))
     log.close()
