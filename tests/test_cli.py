@@ -9,13 +9,10 @@ import pytest
 
 pytest.importorskip("gymnasium")
 
+from helpers import cli  # noqa: E402
+
 QUICK = ["--steps", "400", "--learning-starts", "64", "--batch-size", "32", "--eval-interval", "200",
          "--eval-episodes", "2", "--hidden-sizes", "16", "--progress-interval", "0"]
-
-
-def cli(*args, cwd=None, timeout=120):
-    return subprocess.run([sys.executable, "-m", "numpy_ddqn", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, timeout=timeout)
 
 
 def test_help_documents_every_config_field():

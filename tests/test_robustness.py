@@ -20,6 +20,8 @@ from numpy_ddqn.config import FIELDS, Config, ConfigError, load_config_file  # n
 from numpy_ddqn.errors import CheckpointError, EnvError  # noqa: E402
 from numpy_ddqn.train import train  # noqa: E402
 
+from helpers import cli  # noqa: E402
+
 QUICK = dict(total_steps=300, learning_starts=50, batch_size=16, eval_interval=0, progress_interval=0.0,
              hidden_sizes=(8,))
 
@@ -212,11 +214,6 @@ def test_kill_during_checkpoint_writes_never_damages_the_last_good_one(tmp_path)
 
 
 # -- the CLI --------------------------------------------------------------------------------------
-
-def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "numpy_ddqn", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, timeout=120)
-
 
 @pytest.mark.parametrize("args", [
     ["train", "--gamma", "2"], ["train", "--env", "MountainCarContinuous-v0"], ["train", "--env", "Nope-v1"],
