@@ -6,23 +6,19 @@ import math
 import numpy as np
 
 from .config import Config
-from .nn import MLP, clip_grad_norm, global_norm, td_loss
-from .nn.optim import SGD, Adam
+from .errors import CheckpointError, ConfigError, DivergenceError
+from .nn import MLP, OPTIMIZERS, clip_grad_norm, global_norm, td_loss
 from .replay import ReplayBuffer
 from .schedules import epsilon_schedule, learning_rate_schedule
 from .seeding import make_rngs, rng_state, set_rng_state
 from .targets import double_dqn_targets, dqn_targets
 
 
-class DivergenceError(FloatingPointError):
-    """Learning produced a NaN or infinite loss or gradient; the message names the step."""
-
-
 def make_optimizer(config):
-    """The optimizer a ``Config`` asks for."""
-    if config.optimizer == "sgd":
-        return SGD(config.learning_rate, config.momentum, config.nesterov)
-    return Adam(config.learning_rate, config.adam_beta1, config.adam_beta2, config.adam_eps)
+    """The optimizer a ``Config`` asks for, from the ``nn.OPTIMIZERS`` registry."""
+    kwargs = {"sgd": dict(momentum=config.momentum, nesterov=config.nesterov),
+              "adam": dict(beta1=config.adam_beta1, beta2=config.adam_beta2, eps=config.adam_eps)}
+    return OPTIMIZERS[config.optimizer](config.learning_rate, **kwargs[config.optimizer])
 
 
 class DDQNAgent:
@@ -167,3 +163,50 @@ class DDQNAgent:
             set_rng_state(rng, state["rngs"][name])
         if "replay" in state:
             self.replay.load_state_dict(state["replay"])
+
+    # -- from a checkpoint ------------------------------------------------------------------
+
+    @staticmethod
+    def read_checkpoint(path):
+        """The whole state of a checkpoint file (agent, config, loop counters); ``CheckpointError`` if unsound."""
+        from .checkpoint import load_checkpoint
+        return load_checkpoint(path)
+
+    @staticmethod
+    def config_from_state(state, source="checkpoint"):
+        """The ``Config`` a checkpoint state was trained with; ``CheckpointError`` if missing or invalid."""
+        try:
+            return Config.from_dict(state["config"])
+        except ConfigError as e:
+            raise CheckpointError(f"{source} holds an invalid config: {e}") from None
+        except (KeyError, TypeError) as e:
+            raise CheckpointError(f"{source} is not a complete numpy_ddqn checkpoint "
+                                  f"({type(e).__name__}: {e})") from None
+
+    @classmethod
+    def from_state(cls, state, obs_dim=None, n_actions=None, source="checkpoint", config=None):
+        """The agent a checkpoint state holds, checked against the env's spaces when given.
+
+        ``config`` replaces the saved one (a resumed run's, with its allowed changes).
+        """
+        config = config or cls.config_from_state(state, source)
+        try:
+            saved_obs, saved_actions = int(state["obs_dim"]), int(state["n_actions"])
+            agent_state = state["agent"]
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise CheckpointError(f"{source} is not a complete numpy_ddqn checkpoint "
+                                  f"({type(e).__name__}: {e})") from None
+        if (obs_dim is not None and obs_dim != saved_obs) or (n_actions is not None and n_actions != saved_actions):
+            raise CheckpointError(f"{source} was trained on {config.env_id} with {saved_obs} observations and "
+                                  f"{saved_actions} actions; this env has {obs_dim} and {n_actions}")
+        agent = cls(saved_obs, saved_actions, config)
+        try:
+            agent.load_state_dict(agent_state)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+            raise CheckpointError(f"{source} does not fit the network {agent.online.sizes}: {e}") from None
+        return agent
+
+    @classmethod
+    def from_checkpoint(cls, path, obs_dim=None, n_actions=None):
+        """The agent saved in a checkpoint file (``last.npz``, ``best.npz``), ready to act or learn on."""
+        return cls.from_state(cls.read_checkpoint(path), obs_dim, n_actions, source=path)

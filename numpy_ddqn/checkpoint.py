@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Config, ConfigError
 from .errors import CheckpointError
 
 FORMAT_VERSION = 1
@@ -92,33 +91,3 @@ def load_checkpoint(path):
         return _join(meta, arrays)
     except KeyError as e:
         raise CheckpointError(f"{path} is corrupt: array {e} is missing") from None
-
-
-def agent_from_checkpoint(path, obs_dim=None, n_actions=None):
-    """Rebuild a ``DDQNAgent`` from a checkpoint file, checking it against the env's spaces if given.
-
-    Returns ``(agent, state)`` where ``state`` is the whole checkpoint (counters, env RNG, ...).
-    """
-    return agent_from_state(load_checkpoint(path), obs_dim, n_actions, source=path)
-
-
-def agent_from_state(state, obs_dim=None, n_actions=None, source="checkpoint"):
-    """``agent_from_checkpoint`` for a state already read by ``load_checkpoint`` (``source`` names it)."""
-    from .agent import DDQNAgent
-    try:
-        config = Config.from_dict(state["config"])
-        saved_obs, saved_actions = int(state["obs_dim"]), int(state["n_actions"])
-        agent_state = state["agent"]
-    except ConfigError as e:
-        raise CheckpointError(f"{source} holds an invalid config: {e}") from None
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise CheckpointError(f"{source} is not a complete numpy_ddqn checkpoint ({type(e).__name__}: {e})") from None
-    if (obs_dim is not None and obs_dim != saved_obs) or (n_actions is not None and n_actions != saved_actions):
-        raise CheckpointError(f"{source} was trained on {config.env_id} with {saved_obs} observations and "
-                              f"{saved_actions} actions; this env has {obs_dim} and {n_actions}")
-    agent = DDQNAgent(saved_obs, saved_actions, config)
-    try:
-        agent.load_state_dict(agent_state)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
-        raise CheckpointError(f"{source} does not fit the network {agent.online.sizes}: {e}") from None
-    return agent, state

@@ -12,28 +12,40 @@ import signal
 import sys
 from pathlib import Path
 
-from .config import FIELDS, Config, ConfigError, load_config_file
-from .errors import NumpyDDQNError
+from .config import ALIASES, FIELDS, Config, read_config_file
+from .errors import ConfigError, NumpyDDQNError
+from .evaluate import HELDOUT_SEED
 from .presets import NAMED_PRESETS
 from .runlog import LAST, LOG_NAME
 
-RENAMED = {"env_id": "--env", "total_steps": "--steps"}   # fields with a shorter flag
-RESUME_FIELDS = {"total_steps", "stop_when_solved", "progress_interval"}   # what --resume may change
+RENAMED = {field: "--" + alias for alias, field in ALIASES.items()}   # fields with a shorter flag
+
+
+def flag_name(field):
+    """The ``train`` flag of a config field: ``--learning-rate``, ``--env``, ``--steps``."""
+    return RENAMED.get(field, "--" + field.replace("_", "-"))
 
 
 def _sizes(text):
+    parts = text.replace(" ", "").split(",")
     try:
-        sizes = tuple(int(s) for s in text.replace(" ", "").split(",") if s)
+        sizes = tuple(int(s) for s in parts)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated widths like 64,64, got {text!r}") from None
     return sizes
+
+
+def _folder(text):
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path would write into the current folder; name a folder")
+    return Path(text)
 
 
 def add_config_flags(parser):
     """One flag per Config field, help text and default from the dataclass; absent flags stay unset."""
     group = parser.add_argument_group("configuration (defaults are CartPole-v1's; other envs have presets)")
     for name, f in FIELDS.items():
-        flag = RENAMED.get(name, "--" + name.replace("_", "-"))
+        flag = flag_name(name)
         default = f.default
         help_text = f"{f.metadata['help']} (default: {','.join(map(str, default)) if name == 'hidden_sizes' else default})"
         kw = dict(dest=name, default=argparse.SUPPRESS, help=help_text)
@@ -56,10 +68,12 @@ def build_parser():
     t = sub.add_parser("train", help="train an agent (stops when the env is solved or the budget is spent)",
                        description="Train a Double-DQN agent on a Gymnasium env with a flat Box observation "
                                    "space and a Discrete action space.")
-    t.add_argument("--out", type=Path, help="run folder (default: runs/ENV-seedSEED-TIME in the current directory)")
+    t.add_argument("--out", type=_folder, help="run folder (default: runs/ENV-seedSEED-TIME in the current directory)")
     t.add_argument("--config", dest="config_file", type=Path, help="JSON or TOML file of config fields")
     t.add_argument("--preset", choices=sorted(NAMED_PRESETS), help="named configuration, e.g. tanh-sgd")
-    t.add_argument("--resume", type=Path, metavar="CHECKPOINT", help="continue a run from its checkpoint")
+    t.add_argument("--resume", type=Path, metavar="CHECKPOINT",
+                   help="continue a run from its checkpoint, on its env and with its config; only --steps, "
+                        "--keep-training/--stop-when-solved, --progress-interval and --threads may change")
     t.add_argument("--keep-training", action="store_true", help="keep training after solved (same as --no-stop-when-solved)")
     add_config_flags(t)
 
@@ -67,7 +81,9 @@ def build_parser():
                        description="Run a checkpoint's greedy policy for N episodes and print mean and std.")
     e.add_argument("checkpoint", type=Path)
     e.add_argument("--episodes", type=int, default=10, help="number of episodes (default: 10)")
-    e.add_argument("--seed", type=int, default=10_000, help="episode k is reset with seed+k (default: 10000)")
+    e.add_argument("--seed", type=int, default=HELDOUT_SEED,
+                   help=f"episode k is reset with seed+k (default: {HELDOUT_SEED}, start states that training's "
+                        f"evaluations never used, so best.npz is not judged on the episodes that chose it)")
     e.add_argument("--env", dest="env_id", help="environment id (default: the one it was trained on)")
     e.add_argument("--render", action="store_true", help="show the episodes in a window (needs pygame: "
                                                           "pip install 'numpy_ddqn[render]')")
@@ -77,79 +93,100 @@ def build_parser():
 
     pl = sub.add_parser("plot", help="PNG figures of one or more runs (needs the 'plot' extra: matplotlib)")
     pl.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
-    pl.add_argument("--out", type=Path, help="output folder (default: the first run folder)")
+    pl.add_argument("--out", type=_folder, help="output folder (default: the first run folder)")
+    pl.add_argument("--runs", action="store_true", help="also draw every run as a thin line")
 
     r = sub.add_parser("record", help="video or GIF of a checkpoint's greedy agent (needs the 'record' extra)")
     r.add_argument("checkpoint", type=Path)
-    r.add_argument("--out", type=Path, help="output file, .mp4 or .gif (default: next to the checkpoint)")
+    r.add_argument("--out", type=_folder, help="output file, .mp4 or .gif (default: next to the checkpoint)")
     r.add_argument("--episodes", type=int, default=1, help="episodes to record (default: 1)")
-    r.add_argument("--seed", type=int, default=10_000, help="episode k is reset with seed+k")
+    r.add_argument("--seed", type=int, default=HELDOUT_SEED, help=f"episode k is reset with seed+k (default: {HELDOUT_SEED})")
     r.add_argument("--max-steps", type=int, default=500, help="frames per episode at most (default: 500)")
     r.add_argument("--fps", type=int, default=50, help="frames per second (default: 50)")
     return p
 
 
 def resolve_config(args):
-    """Env preset, then --preset, then --config file, then flags."""
+    """The run's config: the env's preset, then --preset, then the --config file, then flags.
+
+    The env is the one the flags name, else the one the file names, else CartPole-v1; its preset
+    comes first whichever of them named it. Everything is validated once, at the end.
+    """
     flags = {name: getattr(args, name) for name in FIELDS if hasattr(args, name)}
-    env_id = flags.get("env_id")
-    base = Config.for_env(env_id) if env_id else Config()
-    if args.preset:
-        base = base.replace(**NAMED_PRESETS[args.preset])
-    if args.config_file:
-        base = load_config_file(args.config_file, base if env_id or args.preset else None)
     if args.keep_training:
         flags["stop_when_solved"] = False
-    return base.replace(**flags)
+    from_file = read_config_file(args.config_file) if args.config_file else {}
+    env_id = flags.pop("env_id", None) or from_file.pop("env_id", None) or Config.env_id
+    named = NAMED_PRESETS[args.preset] if args.preset else {}
+    return Config.for_env(env_id, **{**named, **from_file, **flags})
+
+
+def resume_config(args):
+    """A resumed run's config: the checkpoint's, with the few fields a flag may change."""
+    from .agent import DDQNAgent
+    from .train import RESUME_FIELDS
+    fixed = [f for f in FIELDS if hasattr(args, f) and f not in RESUME_FIELDS]
+    if fixed or args.config_file or args.preset:
+        given = ", ".join(flag_name(f) for f in fixed) or "--config/--preset"
+        allowed = ", ".join(flag_name(f) for f in RESUME_FIELDS)
+        raise ConfigError(f"a resumed run keeps its checkpoint's config and env; with --resume only {allowed} "
+                          f"and --keep-training apply (got {given})")
+    changes = {f: getattr(args, f) for f in RESUME_FIELDS if hasattr(args, f)}
+    if args.keep_training:
+        changes["stop_when_solved"] = False
+    state = DDQNAgent.read_checkpoint(args.resume)
+    config = DDQNAgent.config_from_state(state, args.resume).replace(**changes)
+    steps = int(state["agent"]["steps"])
+    if config.total_steps <= steps:
+        raise ConfigError(f"{args.resume} is already at step {steps:,}, and the budget is {config.total_steps:,}: "
+                          f"nothing to train; give a larger --steps")
+    return config
 
 
 def cmd_train(args):
     """Train as the flags say; print the summary; exit status 128 + signal if interrupted."""
-    from .summary import format_summary
-    from .train import summary_fields, train
-    config = resolve_config(args)
-    out = args.out
+    from .envs import folder_name
+    from .report import format_summary, summary_fields
+    from .train import train
     if args.resume is not None:
-        fixed = [f for f in FIELDS if hasattr(args, f) and f not in RESUME_FIELDS]
-        if fixed or args.config_file or args.preset:
-            given = ", ".join(RENAMED.get(f, "--" + f.replace("_", "-")) for f in fixed) or "--config/--preset"
-            raise ConfigError(f"a resumed run keeps its checkpoint's config; with --resume only --steps, "
-                              f"--keep-training, --stop-when-solved and --progress-interval apply (got {given})")
-        out = out or args.resume.parent
+        config = resume_config(args)
+        out = args.out or args.resume.parent
     else:
+        config = resolve_config(args)
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        out = out or Path("runs") / f"{config.env_id}-seed{config.seed}-{stamp}"
+        out = args.out or Path("runs") / f"{folder_name(config.env_id)}-seed{config.seed}-{stamp}"
         if (out / LOG_NAME).exists():
             raise ConfigError(f"{out} already holds a run; choose another --out, or continue it with "
                               f"--resume {out / LAST}")
-    print(f"numpy-ddqn: training on {config.env_id} (seed {config.seed}, budget {config.total_steps:,} steps) "
-          f"-> {out}", file=sys.stderr, flush=True)
     history = train(config, out_dir=out, resume=args.resume)
     print(format_summary(summary_fields(history), config.env_id))
     return 128 + history.signal if history.signal is not None else 0
 
 
 def cmd_evaluate(args):
-    """Greedy returns of a checkpoint; prints mean and std."""
-    from .checkpoint import agent_from_state, load_checkpoint
-    from .envs import check_spaces, make_env
+    """Greedy returns of a checkpoint on its own env (or --env); prints mean, std and the seeds used."""
+    from .agent import DDQNAgent
+    from .envs import check_display, check_spaces, make_env, rendering
     from .evaluate import evaluate
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
-    state = load_checkpoint(args.checkpoint)
+    state = DDQNAgent.read_checkpoint(args.checkpoint)
     env_id = args.env_id or state.get("env_id")
-    env = make_env(env_id, render_mode="human" if args.render else None)
-    agent, _ = agent_from_state(state, *check_spaces(env), source=args.checkpoint)
-    returns = evaluate(agent.greedy_action, env, args.episodes, args.seed)
+    if args.render:
+        check_display()
+    with rendering("render"):
+        env = make_env(env_id, render_mode="human" if args.render else None)
+        agent = DDQNAgent.from_state(state, *check_spaces(env), source=args.checkpoint)
+        returns = evaluate(agent.greedy_action, env, args.episodes, args.seed)
     env.close()
     print(f"{env_id}: mean {returns.mean():.2f} std {returns.std():.2f} over {args.episodes} episodes "
-          f"(min {returns.min():.1f}, max {returns.max():.1f}; seeds {args.seed}..{args.seed + args.episodes - 1})")
+          f"(min {returns.min():.1f}, max {returns.max():.1f}; reset seeds {args.seed}..{args.seed + args.episodes - 1})")
     return 0
 
 
 def cmd_summary(args):
     """Print a finished run's summary again."""
-    from .summary import format_summary, read_summary
+    from .report import format_summary, read_summary
     fields, env_id = read_summary(args.run_dir)
     print(format_summary(fields, env_id))
     return 0
@@ -158,7 +195,7 @@ def cmd_summary(args):
 def cmd_plot(args):
     """Write PNG figures of runs; print their paths."""
     from .plot import plot_runs
-    for path in plot_runs(args.run_dirs, args.out):
+    for path in plot_runs(args.run_dirs, args.out, each_run=args.runs):
         print(path)
     return 0
 

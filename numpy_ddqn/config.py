@@ -15,9 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-ACTIVATIONS = ("tanh", "relu", "identity")
-OPTIMIZERS = ("sgd", "adam")
-LOSSES = ("huber", "mse")
+from .errors import ConfigError
+from .nn import ACTIVATIONS as _ACTIVATIONS, LOSSES as _LOSSES, OPTIMIZERS as _OPTIMIZERS
+
+ACTIVATIONS = tuple(_ACTIVATIONS)       # the choices come from the nn/ registries
+OPTIMIZERS = tuple(_OPTIMIZERS)
+LOSSES = tuple(_LOSSES)
 EPSILON_SCHEDULES = ("exponential", "linear")
 DTYPES = ("float32", "float64")
 
@@ -73,6 +76,8 @@ class Config:
     save_replay: bool = _f(True, "include the replay memory in checkpoints (needed for an exact resume)")
     progress_interval: float = _f(2.0, "seconds between progress lines (0 = silent)")
     log_interval: int = _f(1_000, "env steps between update-diagnostics lines in log.jsonl (means over the interval)")
+    threads: int = _f(1, "BLAS threads while training (0 = NumPy's default); at these matrix sizes extra "
+                         "threads only spin, so 1 is fastest unless the network is large")
 
     def __post_init__(self):
         for name, value in coerce_fields({n: getattr(self, n) for n in FIELDS}).items():
@@ -96,16 +101,12 @@ class Config:
 
     @classmethod
     def for_env(cls, env_id, **overrides):
-        """The preset for ``env_id`` (classic control), with overrides applied."""
-        preset = PRESETS.get(env_id, {})
-        return cls(**{**preset, "env_id": env_id, **overrides})
+        """The preset for ``env_id`` (see ``preset_name``), with overrides applied (validated once)."""
+        preset = PRESETS.get(preset_name(env_id), {})
+        return cls(**{**preset, **overrides, "env_id": env_id})
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
-
-
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the field, the value and what is allowed."""
 
 
 def _bad(name, value, allowed):
@@ -118,7 +119,7 @@ def _validate(c):
     for name in positive_ints:
         if getattr(c, name) < 1:
             raise _bad(name, getattr(c, name), "must be an integer >= 1")
-    for name in ("learning_starts", "exploration_steps", "eval_interval", "seed"):
+    for name in ("learning_starts", "exploration_steps", "eval_interval", "seed", "threads"):
         if getattr(c, name) < 0:
             raise _bad(name, getattr(c, name), "must be an integer >= 0")
     for name, value in FIELDS.items():
@@ -187,13 +188,23 @@ def coerce_fields(data):
     out = {}
     for name, value in data.items():
         if name not in FIELDS:
-            raise ConfigError(f"unknown config field {name!r} (known: {', '.join(FIELDS)})")
+            aliases = ", ".join(f"{a} = {n}" for a, n in ALIASES.items())
+            raise ConfigError(f"unknown config field {name!r} (known: {', '.join(FIELDS)}; in files also "
+                              f"{aliases})")
         out[name] = _coerce(name, value)
     return out
 
 
-def load_config_file(path, base=None):
-    """Read a JSON (``.json``) or TOML (``.toml``) file of field values onto ``base`` (or defaults)."""
+ALIASES = {"env": "env_id", "steps": "total_steps"}
+"""Config-file keys that may stand for a field: the command line's ``--env`` and ``--steps``."""
+
+
+def read_config_file(path):
+    """The field values of a JSON (``.json``) or TOML (``.toml``) file, checked and converted.
+
+    Keys are field names; ``env`` and ``steps`` (the flags' names) are accepted for ``env_id`` and
+    ``total_steps``.
+    """
     path = Path(path)
     try:
         text = path.read_text()
@@ -210,10 +221,30 @@ def load_config_file(path, base=None):
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise ConfigError(f"config file {path} is not valid JSON: {e}") from None
-    fields = coerce_fields(data)
+    if isinstance(data, dict):
+        for alias, name in ALIASES.items():
+            if alias in data:
+                if name in data:
+                    raise ConfigError(f"config file {path} sets both '{alias}' and '{name}' (the same field)")
+                data = {(name if k == alias else k): v for k, v in data.items()}
+    return coerce_fields(data)
+
+
+def load_config_file(path, base=None):
+    """A ``Config`` from a config file's values over ``base``, or over the preset of the env it names."""
+    fields = read_config_file(path)
     if base is None:
-        return Config.for_env(fields.get("env_id", Config.env_id), **fields)
+        return Config.for_env(fields.pop("env_id", Config.env_id), **fields)
     return base.replace(**fields)
+
+
+def preset_name(env_id):
+    """The key of ``PRESETS`` that applies to ``env_id``, or ``None``.
+
+    Gymnasium's ``module:EnvName-v0`` form uses the preset of ``EnvName-v0``.
+    """
+    name = env_id.rsplit(":", 1)[-1]
+    return name if name in PRESETS else None
 
 
 PRESETS = {

@@ -1,8 +1,24 @@
-"""Errors a user can act on. Each message says what is wrong and, where there is one, the fix."""
+"""Errors a user can act on, in one hierarchy: the CLI reports any ``NumpyDDQNError`` as one line.
+
+Each message says what is wrong and, where there is one, the fix. Where a builtin base fits
+(``ValueError``, ``FloatingPointError``, ``ImportError``) the error has it too.
+"""
 
 
 class NumpyDDQNError(Exception):
     """Base class of the errors the CLI reports as one line."""
+
+
+class ConfigError(NumpyDDQNError, ValueError):
+    """A configuration value is invalid; the message names the field, the value and what is allowed."""
+
+
+class DivergenceError(NumpyDDQNError, FloatingPointError):
+    """Learning produced a NaN or infinite loss or gradient; the message names the step."""
+
+
+class TrainingError(NumpyDDQNError):
+    """An unexpected exception stopped the training loop; the run was saved at that step (cause chained)."""
 
 
 class EnvError(NumpyDDQNError):

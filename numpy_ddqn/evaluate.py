@@ -1,4 +1,4 @@
-"""Greedy evaluation on a separate environment, as ../shared/BENCHMARK.md defines it."""
+"""Greedy evaluation on a separate environment, as bench/BENCHMARK.md defines it."""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -7,6 +7,7 @@ import numpy as np
 
 EVAL_SEED = 10_000        # evaluation episode k is reset with seed EVAL_SEED + k
 CONFIRM_SEED = 20_000     # confirmation episode k is reset with seed CONFIRM_SEED + k
+HELDOUT_SEED = 1_000_000  # ``numpy-ddqn evaluate`` / ``record``: start states training never judged by
 
 
 def evaluate(policy, env, episodes, seed=EVAL_SEED):

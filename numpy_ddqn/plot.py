@@ -1,7 +1,10 @@
 """PNG figures of runs from their ``log.jsonl``: ``numpy-ddqn plot RUN_DIR [RUN_DIR ...]``.
 
-Needs matplotlib (the ``plot`` extra), imported here only. Several runs (e.g. seeds) are drawn as
-their mean with a band (min to max) on a common step grid.
+Needs matplotlib (the ``plot`` extra), imported here only. Runs are grouped by configuration (every
+config field except the seed and the run-only settings in ``RUN_ONLY``): each group is drawn as its
+mean with a min..max band over its runs, labelled by the fields in which the groups differ, so that
+``plot runs/a-* runs/b-*`` compares configurations. A run that stopped earlier than the others (it
+solved) holds its last value, so no curve jumps where a run ends.
 """
 from __future__ import annotations
 
@@ -16,17 +19,36 @@ DIAGNOSTICS = [("loss", "loss (Huber / MSE)"), ("q_max", "max Q"), ("q_mean", "m
                ("td_abs_mean", "mean |TD error|"), ("grad_norm", "gradient norm"), ("weight_norm", "weight norms")]
 """Panels of diagnostics.png: (log key, title)."""
 
+RUN_ONLY = ("seed", "total_steps", "stop_when_solved", "progress_interval", "log_interval", "save_replay",
+            "threads")
+"""Config fields that do not make another configuration: runs differing only in these are one group."""
+
 
 def load_run(run_dir):
-    """A run's log split by kind, plus its env id and solve threshold."""
+    """A run's log split by kind, plus its env id, solve threshold and config."""
     rows, config = read_run(run_dir)
     by_kind = {}
     for r in rows:
         by_kind.setdefault(r.get("kind"), []).append(r)
     starts = [r for r in by_kind.get("event", []) if r.get("event") == "start"]
     return {"name": Path(run_dir).name, "episodes": by_kind.get("episode", []), "evals": by_kind.get("eval", []),
-            "updates": by_kind.get("update", []), "env_id": config.get("env_id", "?"),
+            "updates": by_kind.get("update", []), "env_id": config.get("env_id", "?"), "config": config,
             "threshold": starts[0].get("threshold") if starts else None}
+
+
+def group_runs(runs):
+    """``[(label, [run, ...]), ...]``: runs with the same configuration together, in first-seen order.
+
+    The label names the config fields whose values differ between groups (``""`` for one group).
+    """
+    key = lambda run: tuple(sorted((k, str(v)) for k, v in run["config"].items() if k not in RUN_ONLY))
+    groups = {}
+    for run in runs:
+        groups.setdefault(key(run), []).append(run)
+    keys = list(groups)
+    differing = sorted({k for g in keys for k, v in g} - {k for k, v in set.intersection(*map(set, keys))})
+    label = lambda g: ", ".join(f"{k}={v}" for k, v in g if k in differing)
+    return [(label(g), groups[g]) for g in keys]
 
 
 def moving_average(x, window):
@@ -37,7 +59,15 @@ def moving_average(x, window):
     return (c[i] - c[i - n]) / n
 
 
-def _band(ax, curves, label, color):
+def on_grid(curves):
+    """``(grid, ys)``: several (x, y) curves on the union of their x; before its first x a curve is NaN,
+    after its last x it holds its last value (a run that stopped early, e.g. solved)."""
+    grid = np.unique(np.concatenate([x for x, _ in curves]))
+    ys = np.array([np.where(grid >= x[0], np.interp(grid, x, y), np.nan) for x, y in curves])
+    return grid, ys
+
+
+def _band(ax, curves, label, color, each_run=False):
     """Plot one curve, or the mean and min..max band of several (x, y) curves on a common grid."""
     curves = [(np.asarray(x, float), np.asarray(y, float)) for x, y in curves if len(x)]
     if not curves:
@@ -45,15 +75,15 @@ def _band(ax, curves, label, color):
     if len(curves) == 1:
         ax.plot(*curves[0], color=color, label=label)
         return
-    grid = np.unique(np.concatenate([x for x, _ in curves]))
-    ys = np.array([np.where((grid >= x[0]) & (grid <= x[-1]), np.interp(grid, x, y), np.nan) for x, y in curves])
-    present = ~np.all(np.isnan(ys), axis=0)
-    grid, ys = grid[present], ys[:, present]
+    grid, ys = on_grid(curves)
+    if each_run:
+        for y in ys:
+            ax.plot(grid, y, color=color, lw=0.5, alpha=0.5)
     ax.plot(grid, np.nanmean(ys, axis=0), color=color, label=f"{label} (mean of {len(curves)})")
     ax.fill_between(grid, np.nanmin(ys, axis=0), np.nanmax(ys, axis=0), color=color, alpha=0.2)
 
 
-def make_figures(runs, window=20):
+def make_figures(runs, window=20, each_run=False):
     """``{"learning_curve": Figure, "diagnostics": Figure}`` for loaded runs (see ``load_run``)."""
     require("matplotlib", "plot")
     import matplotlib
@@ -61,45 +91,54 @@ def make_figures(runs, window=20):
     import matplotlib.pyplot as plt
 
     env_id = runs[0]["env_id"]
+    groups = group_runs(runs)
+    named = lambda label, what: f"{label}: {what}" if label else what
     fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
     if len(runs) == 1:
         ep = runs[0]["episodes"]
         ax.plot([r["step"] for r in ep], [r["ret"] for r in ep], color="0.75", lw=0.8, label="episode return")
-    _band(ax, [([r["step"] for r in run["episodes"]], moving_average([r["ret"] for r in run["episodes"]], window))
-               for run in runs if run["episodes"]], f"training return ({window}-episode average)", "C0")
-    _band(ax, [([r["step"] for r in run["evals"]], [r["mean"] for r in run["evals"]]) for run in runs],
-          "evaluation return (greedy)", "C1")
+    for i, (label, group) in enumerate(groups):
+        train_color, eval_color = (f"C{2 * i}", f"C{2 * i + 1}") if len(groups) > 1 else ("C0", "C1")
+        _band(ax, [([r["step"] for r in run["episodes"]], moving_average([r["ret"] for r in run["episodes"]], window))
+                   for run in group if run["episodes"]], named(label, f"training return ({window}-episode average)"),
+              train_color, each_run)
+        _band(ax, [([r["step"] for r in run["evals"]], [r["mean"] for r in run["evals"]]) for run in group],
+              named(label, "evaluation return (greedy)"), eval_color, each_run)
     threshold = runs[0]["threshold"]
     if threshold is not None:
-        ax.axhline(threshold, color="C2", ls="--", label=f"solved threshold ({threshold:g})")
+        ax.axhline(threshold, color="0.3", ls="--", label=f"solved threshold ({threshold:g})")
     ax.set(title=f"Learning curve: {env_id}", xlabel="env steps", ylabel="return")
     ax.legend(loc="upper left", fontsize=8)
     figures = {"learning_curve": fig}
 
     fig, axes = plt.subplots(2, 3, figsize=(13, 7), layout="constrained")
     for ax, (key, title) in zip(axes.flat, DIAGNOSTICS):
-        if key == "weight_norm":
-            names = sorted({n for run in runs for u in run["updates"] for n in u.get("weight_norms", {})
-                            if n.startswith("W")})
-            for i, name in enumerate(names):
-                _band(ax, [([u["step"] for u in run["updates"]], [u["weight_norms"][name] for u in run["updates"]])
-                           for run in runs if run["updates"]], name, f"C{i}")
-            if names:
-                ax.legend(fontsize=8)
-        else:
-            _band(ax, [([u["step"] for u in run["updates"] if u.get(key) is not None],
-                        [u[key] for u in run["updates"] if u.get(key) is not None]) for run in runs], key, "C0")
+        for g, (label, group) in enumerate(groups):
+            if key == "weight_norm":
+                names = sorted({n for run in group for u in run["updates"] for n in u.get("weight_norms", {})
+                                if n.startswith("W")})
+                for i, name in enumerate(names):
+                    _band(ax, [([u["step"] for u in run["updates"]], [u["weight_norms"][name] for u in run["updates"]])
+                               for run in group if run["updates"]], named(label, name),
+                          f"C{g * len(names) + i}", each_run)
+            else:
+                _band(ax, [([u["step"] for u in run["updates"] if u.get(key) is not None],
+                            [u[key] for u in run["updates"] if u.get(key) is not None]) for run in group],
+                      named(label, key), f"C{g}", each_run)
+        if key == "weight_norm" or len(groups) > 1:
+            ax.legend(fontsize=7)
         ax.set(title=title, xlabel="env steps")
-    fig.suptitle(f"Update diagnostics: {env_id} ({len(runs)} run{'s' if len(runs) > 1 else ''})")
+    configs = f", {len(groups)} configurations" if len(groups) > 1 else ""
+    fig.suptitle(f"Update diagnostics: {env_id} ({len(runs)} run{'s' if len(runs) > 1 else ''}{configs})")
     figures["diagnostics"] = fig
     return figures
 
 
-def plot_runs(run_dirs, out_dir=None):
-    """Write ``learning_curve.png`` and ``diagnostics.png``; return their paths."""
+def plot_runs(run_dirs, out_dir=None, each_run=False):
+    """Write ``learning_curve.png`` and ``diagnostics.png``; return their paths (``each_run``: thin lines too)."""
     runs = [load_run(d) for d in run_dirs]
     out_dir = Path(out_dir or run_dirs[0])
-    figures = make_figures(runs)              # checks matplotlib is installed first
+    figures = make_figures(runs, each_run=each_run)   # checks matplotlib is installed first
     import matplotlib.pyplot as plt
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import EnvError, MissingDependency, require
+from .errors import MissingDependency, require
+from .evaluate import HELDOUT_SEED
 
 
 def _has_ffmpeg():
@@ -23,7 +24,7 @@ def _has_ffmpeg():
         return False
 
 
-def collect_frames(agent, env, episodes=1, seed=10_000, max_steps=500):
+def collect_frames(agent, env, episodes=1, seed=HELDOUT_SEED, max_steps=500):
     """RGB frames ``(H, W, 3)`` of greedy episodes, episode k reset with ``seed + k``; also the returns."""
     frames, returns = [], []
     for k in range(episodes):
@@ -60,22 +61,16 @@ def write_video(frames, path, fps=50):
     return path
 
 
-def record_video(checkpoint, out=None, episodes=1, seed=10_000, max_steps=500, fps=50):
-    """Record a checkpoint's greedy agent; returns a description line with the file written."""
-    from .checkpoint import agent_from_state, load_checkpoint
-    from .envs import check_spaces, make_env
+def record_video(checkpoint, out=None, episodes=1, seed=HELDOUT_SEED, max_steps=500, fps=50):
+    """Record a checkpoint's greedy agent on the env it was trained on; returns a line naming the file."""
+    from .agent import DDQNAgent
+    from .envs import check_spaces, make_env, rendering
     checkpoint = Path(checkpoint)
-    state = load_checkpoint(checkpoint)
-    env_id = state.get("env_id")
-    try:
-        env = make_env(env_id, render_mode="rgb_array")
-        agent, _ = agent_from_state(state, *check_spaces(env), source=checkpoint)
+    state = DDQNAgent.read_checkpoint(checkpoint)
+    with rendering("record"):                 # no pygame, or no way to draw: one line, not SDL's traceback
+        env = make_env(state.get("env_id"), render_mode="rgb_array")
+        agent = DDQNAgent.from_state(state, *check_spaces(env), source=checkpoint)
         frames, returns = collect_frames(agent, env, episodes, seed, max_steps)
-    except EnvError as e:
-        raise MissingDependency(f"{e} (rendering needs: pip install 'numpy_ddqn[record]')") from None
-    except ImportError as e:
-        raise MissingDependency(f"rendering {env_id} needs {e.name or 'pygame'}: "
-                                f"pip install 'numpy_ddqn[record]'") from None
     env.close()
     if out is None:
         out = checkpoint.with_suffix(".mp4" if _has_ffmpeg() else ".gif")

@@ -1,4 +1,4 @@
-"""The run folder's plain files, and the progress line on the terminal.
+"""The run folder's plain files: the config, the JSON-lines log, and their readers.
 
 ``<run>/config.json``: the resolved config. ``<run>/log.jsonl``: one JSON object per line, with
 ``"kind"`` one of ``episode``, ``eval``, ``update`` (sparse diagnostics), ``event`` (start, resume,
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -60,8 +59,8 @@ def read_log(run_dir):
 class Diagnostics:
     """Means of the update metrics over a logging interval, written as one ``update`` line."""
 
-    def __init__(self, steps=0):
-        self.sums, self.count, self.steps, self.time, self.eval_time = {}, 0, steps, time.perf_counter(), 0.0
+    def __init__(self, steps=0, eval_time=0.0):
+        self.sums, self.count, self.steps, self.time, self.eval_time = {}, 0, steps, time.perf_counter(), eval_time
         self.last_loss = None
 
     def add(self, metrics):
@@ -72,16 +71,20 @@ class Diagnostics:
                 self.sums[key] = self.sums.get(key, 0.0) + value
             self.count += 1
 
-    def write(self, log, agent, eval_time):
-        """Log the interval's means, weight norms and training steps/s (evaluation time excluded)."""
+    def write(self, log, step, updates, epsilon, lr, weight_norms, eval_time):
+        """Log the interval's means, weight norms and training steps/s (evaluation time excluded).
+
+        ``eval_time`` is the run's total evaluation time so far (seconds); the interval's part is
+        taken out of the rate.
+        """
         if not self.count:
             return
         now = time.perf_counter()
         train_time = now - self.time - (eval_time - self.eval_time)
-        log.write("update", step=agent.steps, updates=agent.updates, epsilon=agent.epsilon,
-                  lr=agent.optimizer.lr, **{k: v / self.count for k, v in self.sums.items()},
-                  weight_norms=agent.weight_norms(), steps_per_s=(agent.steps - self.steps) / max(train_time, 1e-9))
-        self.sums, self.count, self.steps, self.time, self.eval_time = {}, 0, agent.steps, now, eval_time
+        log.write("update", step=step, updates=updates, epsilon=epsilon, lr=lr,
+                  **{k: v / self.count for k, v in self.sums.items()}, weight_norms=weight_norms,
+                  steps_per_s=(step - self.steps) / max(train_time, 1e-9))
+        self.sums, self.count, self.steps, self.time, self.eval_time = {}, 0, step, now, eval_time
 
 
 def read_run(run_dir):
@@ -93,28 +96,3 @@ def read_run(run_dir):
     config_path = run_dir / CONFIG_NAME
     config = json.loads(config_path.read_text()) if config_path.is_file() else {}
     return read_log(run_dir), config
-
-
-class Progress:
-    """Prints one progress line every ``interval`` seconds (to stderr); silent if interval is 0."""
-
-    def __init__(self, total_steps, interval, stream=None):
-        self.total_steps, self.interval = total_steps, interval
-        self.stream = stream or sys.stderr
-        self._last_time = time.perf_counter()
-        self._last_steps = 0
-
-    def due(self):
-        """True when the next line should be printed."""
-        return self.interval > 0 and time.perf_counter() - self._last_time >= self.interval
-
-    def show(self, steps, episodes, recent_return, epsilon, loss, last_eval):
-        """Print the line: steps, episodes, recent mean return, epsilon, loss, steps/s, last evaluation."""
-        now = time.perf_counter()
-        rate = (steps - self._last_steps) / max(now - self._last_time, 1e-9)
-        self._last_time, self._last_steps = now, steps
-        parts = [f"step {steps:>7,}/{self.total_steps:,}", f"ep {episodes:>5}",
-                 "return(20) " + ("   -  " if recent_return is None else f"{recent_return:6.1f}"),
-                 f"eps {epsilon:.3f}", "loss " + ("  -   " if loss is None else f"{loss:.4f}"),
-                 f"{rate:6,.0f} steps/s", "eval " + ("-" if last_eval is None else f"{last_eval:.1f}")]
-        print(" | ".join(parts), file=self.stream, flush=True)

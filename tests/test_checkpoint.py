@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from numpy_ddqn.agent import DDQNAgent
-from numpy_ddqn.checkpoint import FORMAT_VERSION, agent_from_checkpoint, load_checkpoint, save_checkpoint
+from numpy_ddqn.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
 from numpy_ddqn.config import Config
 from numpy_ddqn.errors import CheckpointError
 
@@ -21,11 +21,11 @@ def agent_state(config=None, obs_dim=4, n_actions=2):
 def test_round_trip(tmp_path):
     agent, state = agent_state()
     save_checkpoint(tmp_path / "c.npz", state)
-    loaded, full = agent_from_checkpoint(tmp_path / "c.npz", 4, 2)
+    loaded = DDQNAgent.from_checkpoint(tmp_path / "c.npz", 4, 2)
     np.testing.assert_array_equal(loaded.online.flat, agent.online.flat)
     np.testing.assert_array_equal(loaded.replay.obs, agent.replay.obs)
     assert loaded.steps == agent.steps and loaded.optimizer.t == agent.optimizer.t
-    assert full["format_version"] == FORMAT_VERSION
+    assert load_checkpoint(tmp_path / "c.npz")["format_version"] == FORMAT_VERSION
     with np.load(tmp_path / "c.npz", allow_pickle=False) as data:     # plain npz, no pickle
         assert "agent/online" in data.files
 
@@ -54,7 +54,7 @@ def test_damaged_files_get_a_clear_error(tmp_path, damage, message):
     path = save_checkpoint(tmp_path / "c.npz", state)
     path.write_bytes(damage(path.read_bytes()))
     with pytest.raises(CheckpointError, match=message):
-        agent_from_checkpoint(path)
+        DDQNAgent.from_checkpoint(path)
 
 
 def test_a_plain_npz_is_not_a_checkpoint(tmp_path):
@@ -82,7 +82,7 @@ def test_other_env_spaces_are_refused(tmp_path):
     _, state = agent_state()
     save_checkpoint(tmp_path / "c.npz", state)
     with pytest.raises(CheckpointError, match="4 observations and 2 actions"):
-        agent_from_checkpoint(tmp_path / "c.npz", 6, 3)
+        DDQNAgent.from_checkpoint(tmp_path / "c.npz", 6, 3)
 
 
 def test_other_architecture_is_refused(tmp_path):
@@ -90,7 +90,7 @@ def test_other_architecture_is_refused(tmp_path):
     state["config"]["hidden_sizes"] = [9]                               # config no longer fits weights
     save_checkpoint(tmp_path / "c.npz", state)
     with pytest.raises(CheckpointError, match="does not fit"):
-        agent_from_checkpoint(tmp_path / "c.npz")
+        DDQNAgent.from_checkpoint(tmp_path / "c.npz")
 
 
 def test_missing_file():

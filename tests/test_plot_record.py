@@ -105,3 +105,40 @@ def test_update_diagnostics_are_logged(runs):
     for u in updates:
         assert {"loss", "q_mean", "q_max", "td_abs_mean", "grad_norm", "epsilon", "steps_per_s"} <= set(u)
         assert set(u["weight_norms"]) == {"W0", "b0", "W1", "b1"} and np.isfinite(u["loss"])
+
+
+def test_runs_are_grouped_by_configuration_with_labels_naming_the_difference():
+    from numpy_ddqn.plot import group_runs
+    run = lambda seed, lr: {"config": {"seed": seed, "learning_rate": lr, "gamma": 0.99, "progress_interval": 2.0}}
+    groups = group_runs([run(0, 1e-3), run(1, 1e-3), run(0, 5e-4), run(2, 1e-3)])
+    assert [(label, [r["config"]["seed"] for r in g]) for label, g in groups] == [
+        ("learning_rate=0.001", [0, 1, 2]), ("learning_rate=0.0005", [0])]
+    assert group_runs([run(0, 1e-3), run(1, 1e-3)])[0][0] == ""        # one configuration: no label
+
+
+def test_a_run_that_stopped_early_holds_its_last_value_so_the_mean_does_not_jump():
+    from numpy_ddqn.plot import on_grid
+    grid, ys = on_grid([(np.array([1.0, 2.0]), np.array([10.0, 500.0])),
+                        (np.array([1.0, 2.0, 3.0, 4.0]), np.array([10.0, 100.0, 300.0, 500.0]))])
+    np.testing.assert_array_equal(grid, [1, 2, 3, 4])
+    np.testing.assert_array_equal(ys[0], [10, 500, 500, 500])         # solved at 2: held, not dropped
+    np.testing.assert_array_equal(np.nanmean(ys, axis=0), [10, 300, 400, 500])
+
+
+def test_plot_compares_two_configurations(tmp_path):
+    for lr in ("0.001", "0.002"):
+        for seed in (0, 1):
+            out = subprocess.run([sys.executable, "-m", "numpy_ddqn", "train", "--out", str(tmp_path / f"lr{lr}-s{seed}"),
+                                  "--seed", str(seed), "--learning-rate", lr, "--steps", "300", "--learning-starts", "64",
+                                  "--batch-size", "32", "--hidden-sizes", "8", "--eval-interval", "150",
+                                  "--eval-episodes", "1", "--log-interval", "100", "--progress-interval", "0"],
+                                 capture_output=True, text=True)
+            assert out.returncode == 0, out.stderr
+    runs = sorted(tmp_path.glob("lr*"))
+    figures = make_figures([load_run(r) for r in runs], each_run=True)
+    labels = [line.get_label() for line in figures["learning_curve"].axes[0].get_lines()]
+    for lr in ("0.001", "0.002"):
+        assert any(l.startswith(f"learning_rate={lr}: evaluation return") and "mean of 2" in l for l in labels)
+    out = subprocess.run([sys.executable, "-m", "numpy_ddqn", "plot", *map(str, runs), "--runs", "--out",
+                          str(tmp_path / "fig")], capture_output=True, text=True)
+    assert out.returncode == 0 and (tmp_path / "fig" / "learning_curve.png").is_file(), out.stderr

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 gym = pytest.importorskip("gymnasium")
 from gymnasium import spaces  # noqa: E402
 
-from numpy_ddqn.agent import DivergenceError  # noqa: E402
-from numpy_ddqn.checkpoint import agent_from_checkpoint, load_checkpoint  # noqa: E402
+from numpy_ddqn.agent import DDQNAgent  # noqa: E402
+from numpy_ddqn.checkpoint import load_checkpoint  # noqa: E402
 from numpy_ddqn.config import FIELDS, Config, ConfigError, load_config_file  # noqa: E402
-from numpy_ddqn.errors import CheckpointError, EnvError  # noqa: E402
+from numpy_ddqn.errors import CheckpointError, DivergenceError, EnvError  # noqa: E402
 from numpy_ddqn.train import train  # noqa: E402
 
 from helpers import cli  # noqa: E402
@@ -100,7 +100,7 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     config = Config(**{**QUICK, "eval_interval": 100, "eval_episodes": 1}, max_grad_norm=0.0, loss="mse")
     with pytest.raises(DivergenceError, match=r"diverged at env step 2\d\d.*last good checkpoint is .*last.npz"):
         train(config, env=env, eval_env=ToyEnv(), out_dir=tmp_path)
-    agent, state = agent_from_checkpoint(tmp_path / "last.npz")
+    agent, state = DDQNAgent.from_checkpoint(tmp_path / "last.npz"), load_checkpoint(tmp_path / "last.npz")
     assert state["agent"]["steps"] == 200 and np.all(np.isfinite(agent.online.flat))
     events = [json.loads(l) for l in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert events[-1]["event"] == "diverged"
@@ -184,7 +184,7 @@ def test_corrupted_checkpoint_bytes_never_load_wrongly(good_checkpoint, tmp_path
     bad = tmp_path_factory.mktemp("bad") / "c.npz"
     bad.write_bytes(bytes(raw))
     try:
-        agent, _ = agent_from_checkpoint(bad, 4, 2)
+        agent = DDQNAgent.from_checkpoint(bad, 4, 2)
     except CheckpointError:
         return
     np.testing.assert_array_equal(agent.online.flat, weights)   # if it loads, it loads right

@@ -6,7 +6,7 @@ import pytest
 
 gym = pytest.importorskip("gymnasium")
 
-from numpy_ddqn.checkpoint import agent_from_checkpoint  # noqa: E402
+from numpy_ddqn.agent import DDQNAgent  # noqa: E402
 from numpy_ddqn.config import Config  # noqa: E402
 from numpy_ddqn.runlog import read_log  # noqa: E402
 from numpy_ddqn.train import train  # noqa: E402
@@ -28,7 +28,7 @@ def test_smoke_run_writes_its_files(tmp_path):
     assert {"event", "episode", "eval", "update", "summary"} <= set(kinds)
     episodes = [r for r in read_log(tmp_path) if r["kind"] == "episode"]
     assert [r["ret"] for r in episodes] == h.episode_returns
-    agent, state = agent_from_checkpoint(tmp_path / "last.npz", 4, 2)
+    agent = DDQNAgent.from_checkpoint(tmp_path / "last.npz", 4, 2)
     np.testing.assert_array_equal(agent.online.flat, h.agent.online.flat)
     assert (tmp_path / "best.npz").is_file()
 

@@ -1,0 +1,107 @@
+"""Text for people: the start line, the progress line, and the end-of-run summary.
+
+The summary is printed when training stops and again by ``numpy-ddqn summary RUN_DIR`` (read back
+from the run's ``log.jsonl``). Everything here takes plain numbers and strings.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from .errors import NumpyDDQNError
+from .runlog import CONFIG_NAME, LAST, LOG_NAME, read_run
+
+
+def start_line(config, out_dir, preset, resumed_at=None, memory=None):
+    """``numpy-ddqn: training on ENV (seed, budget, preset, threads[, memory]) -> RUN_DIR``."""
+    threads = "NumPy's default BLAS threads" if config.threads == 0 else (
+        f"{config.threads} BLAS thread{'s' if config.threads > 1 else ''}")
+    parts = [f"seed {config.seed}", f"budget {config.total_steps:,} steps",
+             f"preset {preset}" if preset else f"no preset for {config.env_id}: the defaults",
+             threads] + ([f"memory {memory}"] if memory else [])
+    verb = f"resuming at step {resumed_at:,} on" if resumed_at is not None else "training on"
+    where = f" -> {out_dir}" if out_dir is not None else ""
+    return f"numpy-ddqn: {verb} {config.env_id} ({', '.join(parts)}){where}"
+
+
+class Progress:
+    """Prints one progress line every ``interval`` seconds (to stderr); silent if interval is 0."""
+
+    def __init__(self, total_steps, interval, stream=None, start_steps=0):
+        self.total_steps, self.interval = total_steps, interval
+        self.stream = stream or sys.stderr
+        self._last_time = time.perf_counter()
+        self._last_steps = start_steps               # a resumed run's rate counts from where it resumed
+
+    def due(self):
+        """True when the next line should be printed."""
+        return self.interval > 0 and time.perf_counter() - self._last_time >= self.interval
+
+    def print(self, line):
+        """Print one line of text (a start line, a warning) unless progress is silent."""
+        if self.interval > 0:
+            print(line, file=self.stream, flush=True)
+
+    def show(self, steps, episodes, recent_return, epsilon, loss, last_eval):
+        """Print the line: steps, episodes, recent mean return, epsilon, loss, steps/s, last evaluation."""
+        now = time.perf_counter()
+        rate = (steps - self._last_steps) / max(now - self._last_time, 1e-9)
+        self._last_time, self._last_steps = now, steps
+        parts = [f"step {steps:>7,}/{self.total_steps:,}", f"ep {episodes:>5}",
+                 "return(20) " + ("   -  " if recent_return is None else f"{recent_return:6.1f}"),
+                 f"eps {epsilon:.3f}", "loss " + ("  -   " if loss is None else f"{loss:.4f}"),
+                 f"{rate:6,.0f} steps/s", "eval " + ("-" if last_eval is None else f"{last_eval:.1f}")]
+        print(" | ".join(parts), file=self.stream, flush=True)
+
+
+def summary_fields(history):
+    """The end-of-run summary of a ``History`` as a JSON-friendly dict."""
+    path = lambda p: None if p is None else str(p)
+    return {"reason": history.reason, "steps": history.steps, "total_steps": history.total_steps,
+            "episodes": history.episodes, "solved": history.solved, "solved_at": history.solved_at,
+            "best_eval": history.best_eval, "train_wall_s": round(history.train_wall_s, 3),
+            "total_wall_s": round(history.total_wall_s, 3), "solve_train_wall_s": history.solve_train_wall_s,
+            "solve_total_wall_s": history.solve_total_wall_s, "out_dir": path(history.out_dir),
+            "last_checkpoint": path(history.last_checkpoint), "best_checkpoint": path(history.best_checkpoint)}
+
+
+def read_summary(run_dir):
+    """``(summary_fields, env_id)`` of a finished run folder."""
+    log, config = read_run(run_dir)
+    rows = [r for r in log if r.get("kind") == "summary"]
+    if not rows:
+        raise NumpyDDQNError(f"{run_dir} has no summary yet: the run is still going or was killed "
+                             f"(resume it with numpy-ddqn train --resume {Path(run_dir) / LAST})")
+    return rows[-1], config.get("env_id")
+
+
+def format_summary(s, env_id=None):
+    """A few lines: how the run ended, steps, episodes, time, best evaluation, where the files are."""
+    env = env_id or "the env"
+    solved = (f"solved {env} at step {s['solved_at']:,} ({s['solve_train_wall_s']:.1f} s of training, "
+              f"{s['solve_total_wall_s']:.1f} s with evaluation)") if s.get("solved") else None
+    if s["reason"] == "interrupted":
+        head = f"Interrupted at step {s['steps']:,}" + (f", after it had {solved}" if solved else "") + \
+               "; a checkpoint was saved."
+    elif s["reason"] == "error":
+        head = f"Stopped by an error at step {s['steps']:,}" + (f", after it had {solved}" if solved else "") + "."
+    elif solved:
+        head = solved[0].upper() + solved[1:] + "."
+    else:
+        head = f"Budget spent: {s['steps']:,} steps without solving {env}."
+    best = "-" if s.get("best_eval") is None else f"{s['best_eval']:.1f}"
+    lines = [head,
+             f"  steps {s['steps']:,} | episodes {s['episodes']:,} | training {s['train_wall_s']:.1f} s | "
+             f"total {s['total_wall_s']:.1f} s | best evaluation {best}"]
+    if s.get("out_dir"):
+        lines.append(f"  run folder: {s['out_dir']} ({CONFIG_NAME}, {LOG_NAME})")
+    if s.get("last_checkpoint"):
+        lines.append(f"  model: {s['last_checkpoint']}" +
+                     (f" (best: {s['best_checkpoint']})" if s.get("best_checkpoint") else ""))
+        lines.append(f"  evaluate: numpy-ddqn evaluate {s['last_checkpoint']} --episodes 100")
+        if s["reason"] != "solved":
+            budget = s.get("total_steps") or s["steps"]
+            more = budget if s["steps"] < budget else 2 * s["steps"]    # spent: suggest twice as many
+            lines.append(f"  resume:   numpy-ddqn train --resume {s['last_checkpoint']} --steps {more}")
+    return "\n".join(lines)

@@ -1,0 +1,371 @@
+"""Everything around the training loop, as named methods of one ``Run``.
+
+Set-up (envs, agent, resume from a checkpoint), the env's output checked at every step, episode
+bookkeeping, evaluation with the solve check, checkpoints, the run log, the progress line, the signal
+guard, the BLAS thread limit, and what happens when something fails mid-run: the loop in
+``train.py`` calls each in one line and stays the algorithm alone.
+"""
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .agent import DDQNAgent
+from .checkpoint import save_checkpoint
+from .config import Config, preset_name
+from .envs import env_rng
+from .errors import CheckpointError, DivergenceError, EnvError, NumpyDDQNError, TrainingError
+from .evaluate import solve_check
+from .report import Progress, start_line, summary_fields
+from .runlog import BEST, LAST, Diagnostics, RunLog
+from .seeding import rng_state, set_rng_state
+
+RESUME_FIELDS = ("total_steps", "stop_when_solved", "progress_interval", "threads")
+"""The config fields a resumed run may change; every other one is the checkpoint's."""
+
+
+@dataclass
+class History:
+    """What a run did: per-episode returns, evaluations, how it ended, timings, files.
+
+    Counters, timings and the solve cover the whole run, a resumed one included; the lists
+    (``episode_returns``, ``evals``) hold this call's part (the log has all of it).
+    """
+    episode_returns: list = field(default_factory=list)
+    episode_lengths: list = field(default_factory=list)
+    evals: list = field(default_factory=list)       # dicts: step, mean, std, confirm_mean, solved
+    steps: int = 0
+    episodes: int = 0
+    solved: bool = False
+    solved_at: int | None = None                    # env steps at the solving check
+    reason: str = ""                                # "solved", "budget", "interrupted", "error"
+    signal: int | None = None                       # the signal that interrupted the run
+    train_wall_s: float = 0.0                       # time in the loop, evaluation excluded
+    total_wall_s: float = 0.0                       # everything, evaluation included
+    solve_train_wall_s: float | None = None         # train_wall_s up to the solving check
+    solve_total_wall_s: float | None = None         # total_wall_s up to solved (confirmation included)
+    best_eval: float | None = None
+    total_steps: int = 0                            # the budget
+    out_dir: Path | None = None
+    last_checkpoint: Path | None = None
+    best_checkpoint: Path | None = None
+    agent: DDQNAgent | None = None                  # the trained agent
+
+
+SAVED_HISTORY = ("episodes", "best_eval", "solved", "solved_at", "train_wall_s", "total_wall_s",
+                 "solve_train_wall_s", "solve_total_wall_s")
+"""History fields a checkpoint carries, so that a resumed run's summary covers the whole run."""
+
+
+class _StopOnSignal:
+    """While active, SIGINT/SIGTERM set ``self.signum`` instead of killing the process."""
+
+    def __init__(self):
+        self.signum, self._old = None, {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.signum = signum
+
+    def __exit__(self, *exc):
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+def blas_threads(n):
+    """A context limiting BLAS to ``n`` threads (threadpoolctl), or ``None`` (n = 0 or no threadpoolctl)."""
+    if n == 0:
+        return None
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:                     # an optional extra: without it NumPy keeps its default
+        return None
+    return threadpool_limits(limits=n, user_api="blas")
+
+
+class Run:
+    """One training run: set up in the constructor, used as a context manager around the loop.
+
+    Args: as ``train.train``. Raises ``EnvError``, ``ConfigError`` or ``CheckpointError`` from the
+    set-up before anything is written to ``out_dir``.
+    """
+
+    def __init__(self, config=None, env=None, out_dir=None, resume=None, eval_env=None, agent=None):
+        from .envs import check_spaces, env_name, make_env
+        saved, loop = None, {}
+        if resume is not None:                            # the checkpoint's config, a few fields changed
+            saved = DDQNAgent.read_checkpoint(resume)
+            changes = {} if config is None else {f: getattr(config, f) for f in RESUME_FIELDS}
+            config = DDQNAgent.config_from_state(saved, resume).replace(**changes)
+            loop = saved.get("loop", {})
+        config = config or Config()
+        env = env if env is not None else make_env(config.env_id)
+        obs_dim, n_actions = check_spaces(env)
+        spec_id = getattr(env.spec, "id", None)
+        if spec_id is not None and spec_id != env_name(config.env_id):
+            config = config.replace(env_id=spec_id)      # an env instance passed in names itself
+        if saved is not None:
+            if env_name(str(saved.get("env_id", ""))) != env_name(config.env_id):
+                raise CheckpointError(f"{resume} was trained on {saved.get('env_id')}, not {config.env_id}")
+            agent = DDQNAgent.from_state(saved, obs_dim, n_actions, source=resume, config=config)
+        self.agent = agent = agent or DDQNAgent(obs_dim, n_actions, config)
+        if config.eval_interval > 0:
+            if eval_env is None:
+                if getattr(env, "spec", None) is None:
+                    raise EnvError("this env has no registered spec to make an evaluation copy from: "
+                                   "pass eval_env=..., or set eval_interval=0")
+                eval_env = make_env(env.spec)             # a second instance, same kwargs
+            eval_spaces = check_spaces(eval_env)
+            if eval_spaces != (obs_dim, n_actions):
+                raise EnvError(f"eval_env has {eval_spaces} (observations, actions); the training env "
+                               f"has {(obs_dim, n_actions)}")
+        self.config, self.env, self.eval_env, self.env_id = config, env, eval_env, config.env_id
+        self.obs_dim, self.n_actions = obs_dim, n_actions
+        self.obs_dtype = np.dtype(config.dtype)
+        self.threshold = getattr(env.spec, "reward_threshold", None)
+        self.resume, self.saved_loop = resume, loop
+
+        h = self.history = History(out_dir=None if out_dir is None else Path(out_dir),
+                                   total_steps=config.total_steps, agent=agent)
+        for name in SAVED_HISTORY:
+            if loop.get(name) is not None:
+                setattr(h, name, loop[name])
+        self.recent = deque(maxlen=20)                    # returns of the last 20 episodes
+        self.last_eval = h.best_eval
+        self.episode_return, self.episode_length, self.in_episode = 0.0, 0, False
+        self.last_saved_at = None                         # env step of the newest last.npz
+        self.stop = _StopOnSignal()
+        self.first_obs = None
+        # the clock goes on from the checkpoint's: the summary times the whole run
+        self.eval_time = h.total_wall_s - h.train_wall_s  # seconds spent evaluating (not training)
+        self.t_start = time.perf_counter() - h.total_wall_s
+
+        self.log = RunLog(out_dir, config)
+        self.diagnostics = Diagnostics(agent.steps, self.eval_time)
+        self.progress = Progress(config.total_steps, config.progress_interval, start_steps=agent.steps)
+        self.progress.print(start_line(config, h.out_dir, preset_name(config.env_id), resumed_at=(
+            agent.steps if resume is not None else None)))
+        if config.gamma == 1.0:
+            self.progress.print(f"numpy-ddqn: warning: gamma = 1 does not discount: unless {self.env_id}'s "
+                                f"episodes terminate, Q can grow without bound (time-limit truncations "
+                                f"bootstrap)")
+
+    # -- the context: signals, threads, failures ------------------------------------------------
+
+    def __enter__(self):
+        config, agent = self.config, self.agent
+        self._threads = blas_threads(config.threads)
+        if self.resume is None:
+            try:
+                self.first_obs = self.reset_env(seed=config.seed)   # the only seeded reset; later ones continue its RNG
+            except BaseException:
+                self._threads is not None and self._threads.unregister()
+                self.log.close()
+                raise
+            self.env.action_space.seed(config.seed)
+            self.log.write("event", event="start", step=0, env_id=self.env_id, seed=config.seed,
+                           threshold=self.threshold, preset=preset_name(self.env_id), threads=config.threads)
+        else:                                             # resume on an episode boundary
+            rng = env_rng(self.env)                       # the env's own generator: looked up, never kept
+            if self.saved_loop.get("env_rng") is not None and rng is not None:
+                set_rng_state(rng, self.saved_loop["env_rng"])
+            self.log.write("event", event="resume", step=agent.steps, checkpoint=str(self.resume),
+                           exact=not self.saved_loop.get("mid_episode", True) and self.agent.replay.size > 0)
+        self.stop.__enter__()
+        return self
+
+    def __exit__(self, kind, error, tb):
+        self.stop.__exit__(kind, error, tb)
+        if self._threads is not None:
+            self._threads.unregister()
+        h = self.history
+        if kind is None:
+            h.signal = self.stop.signum
+            h.reason = ("interrupted" if h.signal is not None else
+                        "solved" if h.solved and self.config.stop_when_solved else "budget")
+            self.finish()
+            return False
+        if issubclass(kind, DivergenceError):             # keep the last good checkpoint, not the NaNs
+            self.log.write("event", event="diverged", step=self.agent.steps, message=str(error))
+            self.log.close()
+            kept = f"; the last good checkpoint is {h.last_checkpoint}" if h.last_checkpoint else ""
+            raise DivergenceError(f"{error}{kept}") from None
+        if issubclass(kind, Exception):                   # save the run as it stands, and say why it stopped
+            h.reason = "error"
+            message = f"{type(error).__name__}: {error}" if not isinstance(error, NumpyDDQNError) else str(error)
+            saved = ""
+            try:
+                self.finish(message)
+                if h.last_checkpoint is not None:
+                    saved = (f"; saved at that step: resume with numpy-ddqn train --resume {h.last_checkpoint}"
+                             f" --steps {self.config.total_steps}")
+            except Exception as e:                        # the disk may be what failed
+                saved = f"; the state could not be saved ({type(e).__name__}: {e})"
+            if isinstance(error, NumpyDDQNError):
+                raise type(error)(f"{error}{saved}") from error
+            raise TrainingError(f"training stopped at env step {self.agent.steps} by an unexpected "
+                                f"{message}{saved}") from error
+        self.log.close()                                  # KeyboardInterrupt outside the guard, SystemExit
+        return False
+
+    @property
+    def stop_requested(self):
+        """True once SIGINT or SIGTERM arrived."""
+        return self.stop.signum is not None
+
+    # -- the env, checked ---------------------------------------------------------------------
+
+    def reset_env(self, seed=None):
+        """Start an episode; return its first observation, checked like ``step_env``'s."""
+        step = self.agent.steps
+        try:
+            obs, _ = self.env.reset(seed=seed)
+        except Exception as e:
+            raise EnvError(f"{self.env_id}.reset() raised at env step {step}: {type(e).__name__}: {e}") from e
+        self.episode_return, self.episode_length, self.in_episode = 0.0, 0, True
+        return self._check_obs(obs, step, "reset observation")
+
+    def step_env(self, action):
+        """``env.step(action)`` checked: an observation of the space's shape, finite in the replay's
+        dtype, and a scalar finite reward; returns ``(next_obs, reward, terminated, truncated)``."""
+        step = self.agent.steps + 1
+        try:
+            obs, reward, terminated, truncated, _ = self.env.step(action)
+        except Exception as e:
+            raise EnvError(f"{self.env_id}.step() raised at env step {step}: {type(e).__name__}: {e}") from e
+        obs = self._check_obs(obs, step, "observation")
+        if type(reward) is not float:                     # a size-1 array or NumPy scalar is taken as a float
+            reward = self._scalar_reward(reward, step)
+        if not math.isfinite(reward):
+            raise EnvError(f"{self.env_id} returned a non-finite reward at env step {step}: {reward!r}; "
+                           f"the environment is broken or needs its inputs clipped")
+        return obs, reward, bool(terminated), bool(truncated)
+
+    def _check_obs(self, obs, step, what):
+        x = np.asarray(obs, dtype=self.obs_dtype)         # as the replay stores it
+        if x.shape != (self.obs_dim,):
+            raise EnvError(f"{self.env_id} returned an {what} of shape {np.shape(obs)} at env step {step}; "
+                           f"its observation space says ({self.obs_dim},)")
+        if not math.isfinite(float(x.sum())) and not np.all(np.isfinite(x)):   # cheap guard first
+            raise EnvError(f"{self.env_id} returned a non-finite {what} at env step {step} "
+                           f"(in {self.obs_dtype}): {obs!r}; the environment is broken, or its values "
+                           f"overflow {self.obs_dtype} and need scaling")
+        return x
+
+    def _scalar_reward(self, reward, step):
+        if isinstance(reward, (int, np.integer, np.floating)):    # bool is an int
+            return float(reward)
+        value = None if reward is None else np.asarray(reward)
+        if value is None or value.size != 1 or value.dtype.kind not in "biuf":
+            raise EnvError(f"{self.env_id} returned a reward that is not a number at env step {step}: "
+                           f"{reward!r}; step() must return a scalar reward")
+        return float(value.reshape(()))
+
+    # -- after every step -----------------------------------------------------------------------
+
+    def record_step(self, reward, terminated, truncated, metrics):
+        """Episode bookkeeping, diagnostics, evaluation and progress; True when the run should stop."""
+        config, steps, h = self.config, self.agent.steps, self.history
+        self.episode_return += reward
+        self.episode_length += 1
+        if terminated or truncated:
+            self.end_episode(terminated)
+        self.diagnostics.add(metrics)
+        if steps % config.log_interval == 0:
+            a = self.agent
+            self.diagnostics.write(self.log, steps, a.updates, a.epsilon, a.optimizer.lr, a.weight_norms(),
+                                   self.eval_time)
+        if config.eval_interval and steps % config.eval_interval == 0:
+            if self.evaluate().solved and config.stop_when_solved:
+                return True
+        if steps % 128 == 0 and self.progress.due():
+            self.progress.show(steps, h.episodes, sum(self.recent) / len(self.recent) if self.recent else None,
+                               self.agent.epsilon, self.diagnostics.last_loss, self.last_eval)
+        return False
+
+    def end_episode(self, terminated):
+        """Count the episode and log its return and length."""
+        h = self.history
+        h.episodes += 1
+        self.recent.append(self.episode_return)
+        h.episode_returns.append(self.episode_return)
+        h.episode_lengths.append(self.episode_length)
+        self.log.write("episode", step=self.agent.steps, episode=h.episodes, ret=self.episode_return,
+                       length=self.episode_length, epsilon=self.agent.epsilon, terminated=bool(terminated))
+        self.in_episode = False
+
+    def evaluate(self):
+        """Greedy evaluation (and the solve check), logged; checkpoints ``last`` and, if better, ``best``."""
+        h = self.history
+        t_eval = time.perf_counter()
+        check = solve_check(self.agent.greedy_action, self.eval_env, self.threshold, self.config.eval_episodes,
+                            self.config.confirm_episodes)
+        row = {"step": self.agent.steps, "mean": check.mean, "std": check.std,
+               "confirm_mean": check.confirm_mean, "solved": check.solved}
+        h.evals.append(row)
+        self.log.write("eval", **row)
+        self.last_eval = check.mean
+        improved = h.best_eval is None or check.mean > h.best_eval
+        if improved:
+            h.best_eval = check.mean
+        if check.solved and not h.solved:
+            h.solved, h.solved_at = True, self.agent.steps
+            h.solve_train_wall_s = t_eval - self.t_start - self.eval_time
+            h.solve_total_wall_s = time.perf_counter() - self.t_start
+        self.eval_time += time.perf_counter() - t_eval
+        self.save(LAST)
+        if improved:
+            self.save(BEST)
+        return check
+
+    # -- files ----------------------------------------------------------------------------------
+
+    def save(self, name):
+        """Write checkpoint ``name`` (``last.npz`` / ``best.npz``) into the run folder; its path or None."""
+        h = self.history
+        if h.out_dir is None:
+            return None
+        self._clock()
+        rng = env_rng(self.env)                           # reset(seed=...) replaces the generator
+        path = save_checkpoint(h.out_dir / name, {
+            "config": self.config.to_dict(), "env_id": self.env_id, "obs_dim": self.obs_dim,
+            "n_actions": self.n_actions, "agent": self.agent.state_dict(include_replay=self.config.save_replay),
+            "loop": {**{k: getattr(h, k) for k in SAVED_HISTORY}, "mid_episode": self.in_episode,
+                     "env_rng": None if rng is None else rng_state(rng)}})
+        if name == LAST:
+            self.last_saved_at, h.last_checkpoint = self.agent.steps, path
+        else:
+            h.best_checkpoint = path
+        return path
+
+    def _clock(self):
+        h = self.history
+        h.total_wall_s = time.perf_counter() - self.t_start
+        h.train_wall_s = h.total_wall_s - self.eval_time
+
+    def finish(self, error=None):
+        """Save ``last.npz`` (unless this step's evaluation did), log the stop and the summary."""
+        h = self.history
+        h.steps = self.agent.steps
+        try:
+            if self.last_saved_at != h.steps:
+                self.save(LAST)
+            self._clock()
+        finally:
+            self.log.write("event", event="stop", step=h.steps, reason=h.reason, signal=h.signal,
+                           **({"error": error} if error else {}))
+            self.log.write("summary", **summary_fields(h))
+            self.log.close()
+
