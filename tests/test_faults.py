@@ -1,0 +1,163 @@
+"""Faults mid-run and malformed env output: nothing lost, the right thing blamed, one line each.
+
+The env here misbehaves on request: it raises in ``step()``, returns NaN from ``reset()``, values that
+overflow float32, a reward that is an array or ``None``, an observation of the wrong shape.
+"""
+import textwrap
+
+import numpy as np
+import pytest
+
+gym = pytest.importorskip("gymnasium")
+
+from numpy_ddqn.checkpoint import load_checkpoint  # noqa: E402
+from numpy_ddqn.config import Config  # noqa: E402
+from numpy_ddqn.errors import EnvError, TrainingError  # noqa: E402
+from numpy_ddqn.report import format_summary  # noqa: E402
+from numpy_ddqn.runlog import read_log  # noqa: E402
+from numpy_ddqn.train import train  # noqa: E402
+
+from helpers import cli  # noqa: E402
+
+FAULTY = textwrap.dedent('''
+    import gymnasium as gym
+    import numpy as np
+
+    class Faulty(gym.Env):
+        """3 observations, 2 actions, 20-step episodes; ``fault`` happens from env step ``at`` on."""
+        observation_space = gym.spaces.Box(-1, 1, (3,), np.float32)
+        action_space = gym.spaces.Discrete(2)
+
+        def __init__(self, fault=None, at=10**9):
+            self.fault, self.at, self.total, self.t = fault, at, 0, 0
+
+        def reset(self, seed=None, options=None):
+            super().reset(seed=seed)
+            self.t = 0
+            obs = self.np_random.uniform(-1, 1, 3).astype(np.float32)
+            if self.fault == "nan_reset" and self.total >= self.at:
+                obs[1] = np.nan
+            return obs, {}
+
+        def step(self, action):
+            self.t += 1
+            self.total += 1
+            obs, reward = self.np_random.uniform(-1, 1, 3).astype(np.float32), 1.0
+            if self.total >= self.at:
+                if self.fault == "raise":
+                    raise ConnectionError("simulator connection lost")
+                if self.fault == "huge_obs":
+                    obs = np.array([1e39, 0, 0])
+                if self.fault == "array_reward":
+                    reward = np.array([0.5, 0.5])
+                if self.fault == "size1_reward":
+                    reward = np.array([0.5])
+                if self.fault == "none_reward":
+                    reward = None
+                if self.fault == "bad_shape":
+                    obs = np.zeros(4, np.float32)
+            return obs, reward, False, self.t >= 20, {}
+
+    for name, fault, at in [("Crash", "raise", 150), ("NanReset", "nan_reset", 100), ("Huge", "huge_obs", 70),
+                            ("ArrayReward", "array_reward", 55), ("NoneReward", "none_reward", 55),
+                            ("BadShape", "bad_shape", 33), ("Fine", None, 10**9)]:
+        gym.register(f"{name}-v0", entry_point=Faulty, kwargs={"fault": fault, "at": at})
+''')
+
+QUICK = dict(total_steps=300, learning_starts=50, batch_size=16, eval_interval=0, progress_interval=0.0,
+             hidden_sizes=(8,))
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory):
+    """The module's folder (on sys.path for the in-process tests; the cwd of the CLI ones)."""
+    import sys
+    folder = tmp_path_factory.mktemp("faulty")
+    (folder / "faulty.py").write_text(FAULTY)
+    sys.path.insert(0, str(folder))
+    import faulty as module
+    yield folder, module
+    sys.path.remove(str(folder))
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")   # 1e39 -> float32 is the point
+@pytest.mark.parametrize("env_id, message", [
+    ("NanReset-v0", r"non-finite reset observation at env step 1\d\d \(in float32\)"),
+    ("Huge-v0", r"non-finite observation at env step 70 \(in float32\).*overflow float32"),
+    ("ArrayReward-v0", r"reward that is not a number at env step 55: array\(\[0.5, 0.5\]\)"),
+    ("NoneReward-v0", r"reward that is not a number at env step 55: None"),
+    ("BadShape-v0", r"observation of shape \(4,\) at env step 33; its observation space says \(3,\)"),
+])
+def test_malformed_env_output_is_named_with_the_step(faulty, env_id, message):
+    env = gym.make(f"faulty:{env_id}")
+    with pytest.raises(EnvError, match=message) as e:
+        train(Config(**QUICK, env_id=f"faulty:{env_id}"), env=env)
+    assert env_id in str(e.value)
+
+
+def test_a_size_1_reward_is_taken_as_a_float(faulty):
+    _, module = faulty
+    h = train(Config(**QUICK), env=module.Faulty("size1_reward", at=5))
+    assert h.steps == 300 and all(isinstance(r, float) for r in h.episode_returns)
+    assert h.episode_returns[-1] == pytest.approx(0.5 * 20)
+
+
+def test_an_env_crash_mid_run_saves_logs_and_resumes(faulty, tmp_path):
+    folder, _ = faulty
+    run = tmp_path / "crash"
+    out = cli("train", "--env", "faulty:Crash-v0", "--out", run, "--steps", "400", "--learning-starts", "50",
+              "--batch-size", "16", "--hidden-sizes", "8", "--eval-interval", "0", "--progress-interval", "0",
+              cwd=folder)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("numpy-ddqn: error: faulty:Crash-v0.step() raised at env step 150: ConnectionError: "
+                           "simulator connection lost; saved at that step: resume with numpy-ddqn train --resume")
+    state = load_checkpoint(run / "last.npz")
+    assert state["agent"]["steps"] == 149 and state["loop"]["mid_episode"] is True
+    stop = [r for r in read_log(run) if r["kind"] == "event"][-1]
+    assert stop["event"] == "stop" and stop["reason"] == "error" and "simulator connection lost" in stop["error"]
+    summary = [r for r in read_log(run) if r["kind"] == "summary"][-1]
+    assert summary["reason"] == "error" and summary["steps"] == 149
+    # the crash env crashes again at its 150th step, so resume it with a budget it reaches first
+    again = cli("train", "--resume", run / "last.npz", "--steps", "250", "--progress-interval", "0", cwd=folder)
+    assert again.returncode == 0 and "Budget spent: 250 steps" in again.stdout, again.stderr
+
+
+def test_an_unexpected_exception_in_the_loop_is_saved_and_named(faulty, tmp_path, monkeypatch):
+    _, module = faulty
+    from numpy_ddqn.agent import DDQNAgent
+    original = DDQNAgent.observe
+
+    def broken(self, *args):
+        if self.steps == 120:
+            raise RuntimeError("a bug in the agent")
+        return original(self, *args)
+
+    monkeypatch.setattr(DDQNAgent, "observe", broken)
+    with pytest.raises(TrainingError, match=r"at env step 120 by an unexpected RuntimeError: a bug in the agent; "
+                                            r"saved at that step") as e:
+        train(Config(**QUICK), env=module.Faulty(), out_dir=tmp_path)
+    assert isinstance(e.value.__cause__, RuntimeError)
+    assert load_checkpoint(tmp_path / "last.npz")["agent"]["steps"] == 120
+
+
+def test_the_headline_of_an_interrupted_run_that_had_solved():
+    fields = {"reason": "interrupted", "steps": 45_000, "total_steps": 100_000, "episodes": 400, "solved": True,
+              "solved_at": 22_000, "solve_train_wall_s": 2.0, "solve_total_wall_s": 3.0, "best_eval": 500.0,
+              "train_wall_s": 5.0, "total_wall_s": 6.0, "out_dir": "runs/x", "last_checkpoint": "runs/x/last.npz"}
+    text = format_summary(fields, "CartPole-v1")
+    assert text.splitlines()[0] == ("Interrupted at step 45,000, after it had solved CartPole-v1 at step 22,000 "
+                                    "(2.0 s of training, 3.0 s with evaluation); a checkpoint was saved.")
+    assert "--resume runs/x/last.npz --steps 100000" in text
+
+
+def test_start_line_names_the_preset_and_warns_for_gamma_1(faulty, tmp_path):
+    folder, _ = faulty
+    out = cli("train", "--env", "faulty:Fine-v0", "--steps", "60", "--gamma", "1", "--eval-interval", "0",
+              "--learning-starts", "16", "--batch-size", "16", "--out", tmp_path / "r", cwd=folder)
+    assert out.returncode == 0, out.stderr
+    assert "no preset for faulty:Fine-v0: the defaults" in out.stderr
+    assert "warning: gamma = 1 does not discount" in out.stderr
+    out = cli("train", "--env", "Acrobot-v1", "--steps", "60", "--eval-interval", "0", "--out", tmp_path / "a")
+    assert out.returncode == 0 and "preset Acrobot-v1" in out.stderr, out.stderr
+
