@@ -15,7 +15,7 @@ QUICK = dict(total_steps=600, learning_starts=100, batch_size=32, eval_interval=
              progress_interval=0.0, hidden_sizes=(16,), log_interval=300)
 
 # A fixed seed with the default config: it solves CartPole-v1 (the full 10 + 100 episode check of
-# ../shared/BENCHMARK.md) well inside this budget; bench/bench_solve.py has every seed's figure.
+# bench/BENCHMARK.md) well inside this budget; bench/bench_solve.py has every seed's figure.
 SOLVE_SEED, SOLVE_BUDGET = 6, 25_000
 
 
