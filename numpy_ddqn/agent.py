@@ -164,6 +164,11 @@ class DDQNAgent:
         if "replay" in state:
             self.replay.load_state_dict(state["replay"])
 
+    def policy(self):
+        """The online network's greedy policy as a NumPy-only ``policy.Policy`` (for export)."""
+        from .policy import Policy
+        return Policy(self.online.get_weights(), self.config.activation, self.config.env_id)
+
     # -- from a checkpoint ------------------------------------------------------------------
 
     @staticmethod

@@ -1,4 +1,4 @@
-"""Command line: ``numpy-ddqn train | evaluate | summary | plot | record`` (also ``python -m numpy_ddqn``).
+"""Command line: ``numpy-ddqn train | evaluate | summary | plot | record | export`` (also ``python -m numpy_ddqn``).
 
 Every ``Config`` field is a ``train`` flag in kebab-case (``--learning-rate``); values are applied
 over the env's preset, then a ``--preset``, then a ``--config`` file, then the flags themselves.
@@ -95,6 +95,12 @@ def build_parser():
     pl.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     pl.add_argument("--out", type=_folder, help="output folder (default: the first run folder)")
     pl.add_argument("--runs", action="store_true", help="also draw every run as a thin line")
+
+    x = sub.add_parser("export", help="write a checkpoint's greedy policy for embedding (NumPy only: numpy_ddqn/policy.py)",
+                       description="Write only what acting needs (widths, activation, online weights) to a .npz "
+                                   "that numpy_ddqn/policy.py, copied alone into another project, loads.")
+    x.add_argument("checkpoint", type=Path)
+    x.add_argument("out", type=_folder, metavar="POLICY.npz")
 
     r = sub.add_parser("record", help="video or GIF of a checkpoint's greedy agent (needs the 'record' extra)")
     r.add_argument("checkpoint", type=Path)
@@ -200,6 +206,16 @@ def cmd_plot(args):
     return 0
 
 
+def cmd_export(args):
+    """Write a checkpoint's greedy policy as a policy file; print what was written."""
+    from .agent import DDQNAgent
+    policy = DDQNAgent.from_checkpoint(args.checkpoint).policy()
+    policy.save(args.out)
+    print(f"{args.out}: {policy!r} ({args.out.stat().st_size:,} bytes); load it with numpy_ddqn/policy.py: "
+          f"Policy.load({str(args.out)!r}).act(obs)")
+    return 0
+
+
 def cmd_record(args):
     """Write a video or GIF of a checkpoint's greedy agent; print its path."""
     from .record import record_video
@@ -208,7 +224,7 @@ def cmd_record(args):
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary, "plot": cmd_plot,
-            "record": cmd_record}
+            "record": cmd_record, "export": cmd_export}
 
 
 def main(argv=None):

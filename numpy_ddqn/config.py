@@ -103,7 +103,7 @@ class Config:
     def for_env(cls, env_id, **overrides):
         """The preset for ``env_id`` (see ``preset_name``), with overrides applied (validated once)."""
         preset = PRESETS.get(preset_name(env_id), {})
-        return cls(**{**preset, **overrides, "env_id": env_id})
+        return cls(**{**preset, **coerce_fields(overrides), "env_id": env_id})
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}

@@ -84,6 +84,8 @@ def format_summary(s, env_id=None):
     if s["reason"] == "interrupted":
         head = f"Interrupted at step {s['steps']:,}" + (f", after it had {solved}" if solved else "") + \
                "; a checkpoint was saved."
+    elif s["reason"] == "callback":
+        head = f"Stopped by the callback at step {s['steps']:,}" + (f", after it had {solved}" if solved else "") + "."
     elif s["reason"] == "error":
         head = f"Stopped by an error at step {s['steps']:,}" + (f", after it had {solved}" if solved else "") + "."
     elif solved:

@@ -14,6 +14,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -59,9 +60,27 @@ class History:
     agent: DDQNAgent | None = None                  # the trained agent
 
 
+class StepInfo(NamedTuple):
+    """What a training callback is given after every env step."""
+    step: int                         # env steps so far
+    episodes: int                     # episodes finished so far
+    episode_return: float | None      # the return of the episode that ended at this step, else None
+    metrics: dict | None              # this step's update metrics (loss, q_mean, ...), None if no update
+    last_metrics: dict | None         # the latest update's metrics
+    epsilon: float                    # the exploration rate
+    last_eval: float | None           # the latest greedy evaluation's mean return
+
+
 SAVED_HISTORY = ("episodes", "best_eval", "solved", "solved_at", "train_wall_s", "total_wall_s",
                  "solve_train_wall_s", "solve_total_wall_s")
 """History fields a checkpoint carries, so that a resumed run's summary covers the whole run."""
+
+
+def checkpoint_state(config, agent, loop):
+    """What a checkpoint holds: the config, the env's id and spaces, the agent, the loop's counters."""
+    return {"config": config.to_dict(), "env_id": config.env_id, "obs_dim": agent.obs_dim,
+            "n_actions": agent.n_actions, "agent": agent.state_dict(include_replay=config.save_replay),
+            "loop": loop}
 
 
 class _StopOnSignal:
@@ -98,19 +117,23 @@ def blas_threads(n):
 class Run:
     """One training run: set up in the constructor, used as a context manager around the loop.
 
-    Args: as ``train.train``. Raises ``EnvError``, ``ConfigError`` or ``CheckpointError`` from the
-    set-up before anything is written to ``out_dir``.
+    Args: as ``train.train``; ``carry`` continues the counters of an earlier run of the same agent
+    in this process (a ``History``'s ``SAVED_HISTORY`` fields as a dict, the model API's second
+    ``learn``). Raises ``EnvError``, ``ConfigError`` or ``CheckpointError`` from the set-up before
+    anything is written to ``out_dir``.
     """
 
-    def __init__(self, config=None, env=None, out_dir=None, resume=None, eval_env=None, agent=None):
+    def __init__(self, config=None, env=None, out_dir=None, resume=None, eval_env=None, agent=None,
+                 callback=None, carry=None):
         from .envs import check_spaces, env_name, make_env
-        saved, loop = None, {}
+        saved, loop = None, dict(carry or {})
         if resume is not None:                            # the checkpoint's config, a few fields changed
             saved = DDQNAgent.read_checkpoint(resume)
             changes = {} if config is None else {f: getattr(config, f) for f in RESUME_FIELDS}
             config = DDQNAgent.config_from_state(saved, resume).replace(**changes)
             loop = saved.get("loop", {})
         config = config or Config()
+        self.callback = None if callback is None else getattr(callback, "on_step", callback)
         env = env if env is not None else make_env(config.env_id)
         obs_dim, n_actions = check_spaces(env)
         spec_id = getattr(env.spec, "id", None)
@@ -147,6 +170,7 @@ class Run:
         self.episode_return, self.episode_length, self.in_episode = 0.0, 0, False
         self.last_saved_at = None                         # env step of the newest last.npz
         self.stop = _StopOnSignal()
+        self.stopped_by_callback = False
         self.first_obs = None
         # the clock goes on from the checkpoint's: the summary times the whole run
         self.eval_time = h.total_wall_s - h.train_wall_s  # seconds spent evaluating (not training)
@@ -167,7 +191,7 @@ class Run:
     def __enter__(self):
         config, agent = self.config, self.agent
         self._threads = blas_threads(config.threads)
-        if self.resume is None:
+        if self.resume is None and agent.steps == 0:
             try:
                 self.first_obs = self.reset_env(seed=config.seed)   # the only seeded reset; later ones continue its RNG
             except BaseException:
@@ -177,6 +201,8 @@ class Run:
             self.env.action_space.seed(config.seed)
             self.log.write("event", event="start", step=0, env_id=self.env_id, seed=config.seed,
                            threshold=self.threshold, preset=preset_name(self.env_id), threads=config.threads)
+        elif self.resume is None:                         # the same agent trained on: a fresh episode
+            self.log.write("event", event="continue", step=agent.steps)
         else:                                             # resume on an episode boundary
             rng = env_rng(self.env)                       # the env's own generator: looked up, never kept
             if self.saved_loop.get("env_rng") is not None and rng is not None:
@@ -193,7 +219,7 @@ class Run:
         h = self.history
         if kind is None:
             h.signal = self.stop.signum
-            h.reason = ("interrupted" if h.signal is not None else
+            h.reason = ("interrupted" if h.signal is not None else "callback" if self.stopped_by_callback else
                         "solved" if h.solved and self.config.stop_when_solved else "budget")
             self.finish()
             return False
@@ -293,6 +319,13 @@ class Run:
         if steps % 128 == 0 and self.progress.due():
             self.progress.show(steps, h.episodes, sum(self.recent) / len(self.recent) if self.recent else None,
                                self.agent.epsilon, self.diagnostics.last_loss, self.last_eval)
+        if self.callback is not None:
+            ended = terminated or truncated
+            info = StepInfo(steps, h.episodes, self.recent[-1] if ended else None, metrics,
+                            self.diagnostics.last_metrics, self.agent.epsilon, self.last_eval)
+            if self.callback(info) is False:
+                self.stopped_by_callback = True
+                return True
         return False
 
     def end_episode(self, terminated):
@@ -339,11 +372,9 @@ class Run:
             return None
         self._clock()
         rng = env_rng(self.env)                           # reset(seed=...) replaces the generator
-        path = save_checkpoint(h.out_dir / name, {
-            "config": self.config.to_dict(), "env_id": self.env_id, "obs_dim": self.obs_dim,
-            "n_actions": self.n_actions, "agent": self.agent.state_dict(include_replay=self.config.save_replay),
-            "loop": {**{k: getattr(h, k) for k in SAVED_HISTORY}, "mid_episode": self.in_episode,
-                     "env_rng": None if rng is None else rng_state(rng)}})
+        path = save_checkpoint(h.out_dir / name, checkpoint_state(
+            self.config, self.agent, {**{k: getattr(h, k) for k in SAVED_HISTORY}, "mid_episode": self.in_episode,
+                                      "env_rng": None if rng is None else rng_state(rng)}))
         if name == LAST:
             self.last_saved_at, h.last_checkpoint = self.agent.steps, path
         else:

@@ -61,12 +61,12 @@ class Diagnostics:
 
     def __init__(self, steps=0, eval_time=0.0):
         self.sums, self.count, self.steps, self.time, self.eval_time = {}, 0, steps, time.perf_counter(), eval_time
-        self.last_loss = None
+        self.last_loss, self.last_metrics = None, None
 
     def add(self, metrics):
         """Accumulate one update's metrics dict (``None`` when no update happened)."""
         if metrics is not None:
-            self.last_loss = metrics["loss"]
+            self.last_loss, self.last_metrics = metrics["loss"], metrics
             for key, value in metrics.items():
                 self.sums[key] = self.sums.get(key, 0.0) + value
             self.count += 1

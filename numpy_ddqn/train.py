@@ -7,12 +7,13 @@ This module does not import gymnasium itself: ``envs`` does, only when an env mu
 """
 from __future__ import annotations
 
-from .run import RESUME_FIELDS, History, Run
+from .run import RESUME_FIELDS, History, Run, StepInfo
 
-__all__ = ["train", "loop", "History", "RESUME_FIELDS"]
+__all__ = ["train", "loop", "History", "StepInfo", "RESUME_FIELDS"]
 
 
-def train(config=None, env=None, out_dir=None, resume=None, eval_env=None, agent=None):
+def train(config=None, env=None, out_dir=None, resume=None, eval_env=None, agent=None, callback=None,
+          carry=None):
     """Train a Double-DQN agent; return its ``History``.
 
     Args:
@@ -23,9 +24,14 @@ def train(config=None, env=None, out_dir=None, resume=None, eval_env=None, agent
             ``None`` keeps nothing on disk.
         resume: path of a checkpoint to continue from (its env is made again unless ``env`` is given).
         eval_env: the evaluation env (a second instance of the same env id by default).
-        agent: a prepared ``DDQNAgent`` to train instead of a fresh one.
+        agent: a prepared ``DDQNAgent`` to train instead of a fresh one (one that has trained
+            already goes on from its step count, on a fresh episode).
+        callback: called after every env step with a ``StepInfo`` (a callable, or an object with
+            ``on_step``); returning ``False`` stops training.
+        carry: an earlier ``History``'s counters (``run.SAVED_HISTORY``) to go on from, for an
+            ``agent`` trained on in the same process (the model API's second ``learn``).
     """
-    run = Run(config, env, out_dir, resume, eval_env, agent)
+    run = Run(config, env, out_dir, resume, eval_env, agent, callback, carry)
     with run:                      # signals, BLAS threads; a crash saves last.npz and logs why
         loop(run)
     return run.history
