@@ -172,16 +172,19 @@ def cmd_train(args):
 def cmd_evaluate(args):
     """Greedy returns of a checkpoint on its own env (or --env); prints mean, std and the seeds used."""
     from .agent import DDQNAgent
-    from .envs import check_display, check_spaces, make_env, rendering
+    from .envs import check_display, check_spaces, env_from_config, rendering
     from .evaluate import evaluate
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
     state = DDQNAgent.read_checkpoint(args.checkpoint)
-    env_id = args.env_id or state.get("env_id")
+    config = DDQNAgent.config_from_state(state, args.checkpoint)
+    if args.env_id:
+        config = config.replace(env_id=args.env_id, env_kwargs="{}")
+    env_id = config.env_id
     if args.render:
         check_display()
     with rendering("render"):
-        env = make_env(env_id, render_mode="human" if args.render else None)
+        env = env_from_config(config, render_mode="human" if args.render else None)
         agent = DDQNAgent.from_state(state, *check_spaces(env), source=args.checkpoint)
         returns = evaluate(agent.greedy_action, env, args.episodes, args.seed)
     env.close()

@@ -34,7 +34,11 @@ class Config:
     """Hyperparameters and run settings. Defaults solve CartPole-v1 (see ``bench/``)."""
 
     # -- the run --
-    env_id: str = _f("CartPole-v1", "Gymnasium environment id (flat Box observations, Discrete actions)")
+    env_id: str = _f("CartPole-v1", "Gymnasium env id (flat Box observations, Discrete actions); also "
+                                    "'module:EnvName-v0' (imports module, which registers the id) or "
+                                    "'package.module:ClassName' (an env class, instantiated)")
+    env_kwargs: str = _f("{}", "keyword arguments of the env, as a JSON object, e.g. '{\"length\": 8}'")
+    env_module: str = _f("", "a module to import before making the env (one that registers env ids)")
     seed: int = _f(0, "one seed for everything: weights, exploration, replay sampling, env resets")
     total_steps: int = _f(100_000, "training budget in environment steps")
     # -- the network --
@@ -87,6 +91,11 @@ class Config:
     def replace(self, **changes):
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+    @property
+    def env_kwargs_dict(self):
+        """``env_kwargs`` parsed: the keyword arguments the env is made with."""
+        return json.loads(self.env_kwargs)
 
     def to_dict(self):
         """Plain JSON-serialisable dict of every field."""
@@ -156,6 +165,12 @@ def _validate(c):
         raise _bad("learning_starts", c.learning_starts, f"must not exceed buffer_size ({c.buffer_size})")
     if not isinstance(c.env_id, str) or not c.env_id:
         raise _bad("env_id", c.env_id, "must be a non-empty environment id")
+    try:
+        kwargs = json.loads(c.env_kwargs)
+    except json.JSONDecodeError as e:
+        raise _bad("env_kwargs", c.env_kwargs, f"must be a JSON object ({e})") from None
+    if not isinstance(kwargs, dict):
+        raise _bad("env_kwargs", c.env_kwargs, "must be a JSON object like {\"length\": 8}")
 
 
 def _coerce(name, value):
@@ -169,6 +184,11 @@ def _coerce(name, value):
         return int(value)
     if kind is float and isinstance(value, numbers.Real) and not is_bool:
         return float(value)
+    if name == "env_kwargs" and isinstance(value, dict):       # a table in a TOML / JSON file
+        try:
+            return json.dumps(value, sort_keys=True)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"config field 'env_kwargs' must hold JSON values, got {value!r} ({e})") from None
     if kind is str and isinstance(value, str):
         return value
     if kind is tuple and isinstance(value, (list, tuple)) and all(

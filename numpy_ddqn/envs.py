@@ -1,7 +1,8 @@
 """Making and checking Gymnasium environments: the only module that imports gymnasium (lazily).
 
-An env id is a registered id (``CartPole-v1``) or Gymnasium's ``module:EnvName-v0`` form, which
-imports ``module`` (where the env registers itself) before making ``EnvName-v0``.
+An env is named by a registered id (``CartPole-v1``), by Gymnasium's ``module:EnvName-v0`` form, which
+imports ``module`` (where the env registers itself) before making ``EnvName-v0``, or by an entry point
+``package.module:ClassName``, a ``gymnasium.Env`` subclass that is imported and instantiated.
 """
 from __future__ import annotations
 
@@ -14,15 +15,16 @@ import numpy as np
 from .errors import EnvError, MissingDependency, require
 
 
-def make_env(env_id, render_mode=None):
-    """``gymnasium.make(env_id)`` with a clear error for an unknown id or a missing package.
+def make_env(env_id, render_mode=None, **kwargs):
+    """``gymnasium.make(env_id, **kwargs)`` with a clear error for an unknown id or a missing package.
 
     ``env_id`` may also be an ``EnvSpec`` (``env.spec``), which keeps the kwargs it was made with.
     ``render_mode`` is passed only when given, so an env whose constructor has no such argument works.
     """
     gym = require("gymnasium", "gym")
     name = getattr(env_id, "id", env_id)
-    kwargs = {} if render_mode is None else {"render_mode": render_mode}
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
     try:
         return gym.make(env_id, **kwargs)
     except gym.error.DependencyNotInstalled as e:
@@ -33,6 +35,57 @@ def make_env(env_id, render_mode=None):
         module = str(name).rsplit(":", 1)[0]
         raise EnvError(f"cannot make environment '{name}': no module named {e.name or module!r} "
                        f"(a 'module:EnvName-v0' id imports the module, which must be importable)") from None
+
+
+def env_from_config(config, render_mode=None):
+    """The env a ``Config`` names: ``env_module`` imported first, ``env_kwargs`` passed to it.
+
+    One-line ``EnvError``s name what failed: a module not found, a class not found, an object that
+    is not a ``gymnasium.Env``, keyword arguments the env does not take.
+    """
+    import importlib
+    gym = require("gymnasium", "gym")
+    if config.env_module:
+        try:
+            importlib.import_module(config.env_module)
+        except ImportError as e:
+            raise EnvError(f"--env-module {config.env_module!r} cannot be imported: {e}") from None
+    kwargs = config.env_kwargs_dict
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
+    env_id = config.env_id
+    module_name, _, attr = env_id.rpartition(":")
+    target = None
+    if module_name:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as e:
+            raise EnvError(f"cannot make environment '{env_id}': module {module_name!r} cannot be imported "
+                           f"({e})") from None
+        target = getattr(module, attr, None)
+        if target is None and not _looks_like_id(attr):
+            raise EnvError(f"cannot make environment '{env_id}': module {module_name!r} has no {attr!r} "
+                           f"(and no env id {attr!r} is registered)")
+    if target is not None:
+        if isinstance(target, type) and not issubclass(target, gym.Env) or not callable(target):
+            raise EnvError(f"cannot make environment '{env_id}': {attr} is not a gymnasium.Env subclass")
+        try:
+            env = target(**kwargs)                # a class, or a function that makes the env
+        except TypeError as e:
+            raise EnvError(f"cannot make environment '{env_id}' with env_kwargs {config.env_kwargs}: {e}") from None
+        if not isinstance(env, gym.Env):
+            raise EnvError(f"cannot make environment '{env_id}': {attr}() returned a {type(env).__name__}, "
+                           f"not a gymnasium.Env")
+        return env
+    try:
+        return make_env(attr if module_name else env_id, **kwargs)
+    except TypeError as e:
+        raise EnvError(f"cannot make environment '{env_id}' with env_kwargs {config.env_kwargs}: {e}") from None
+
+
+def _looks_like_id(name):
+    """``EnvName-v0`` (a registered id's shape) rather than a class or function name."""
+    return "-v" in name
 
 
 def env_name(env_id):

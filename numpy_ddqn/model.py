@@ -63,8 +63,8 @@ class DDQN:
         self.config = self.config.replace(total_steps=done + int(total_timesteps),
                                           progress_interval=2.0 if progress_bar else 0.0)
         if self.env is None:
-            from .envs import make_env
-            self.env = make_env(self.config.env_id)
+            from .envs import env_from_config
+            self.env = env_from_config(self.config)
         if self.agent is not None:
             self.agent.config = self.config
         out_dir = None if self.out_dir is None else Path(self.out_dir)

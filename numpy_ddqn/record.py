@@ -64,11 +64,11 @@ def write_video(frames, path, fps=50):
 def record_video(checkpoint, out=None, episodes=1, seed=HELDOUT_SEED, max_steps=500, fps=50):
     """Record a checkpoint's greedy agent on the env it was trained on; returns a line naming the file."""
     from .agent import DDQNAgent
-    from .envs import check_spaces, make_env, rendering
+    from .envs import check_spaces, env_from_config, rendering
     checkpoint = Path(checkpoint)
     state = DDQNAgent.read_checkpoint(checkpoint)
     with rendering("record"):                 # no pygame, or no way to draw: one line, not SDL's traceback
-        env = make_env(state.get("env_id"), render_mode="rgb_array")
+        env = env_from_config(DDQNAgent.config_from_state(state, checkpoint), render_mode="rgb_array")
         agent = DDQNAgent.from_state(state, *check_spaces(env), source=checkpoint)
         frames, returns = collect_frames(agent, env, episodes, seed, max_steps)
     env.close()

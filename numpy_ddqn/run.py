@@ -125,7 +125,7 @@ class Run:
 
     def __init__(self, config=None, env=None, out_dir=None, resume=None, eval_env=None, agent=None,
                  callback=None, carry=None):
-        from .envs import check_spaces, env_name, make_env
+        from .envs import check_spaces, env_from_config, env_name, make_env
         saved, loop = None, dict(carry or {})
         if resume is not None:                            # the checkpoint's config, a few fields changed
             saved = DDQNAgent.read_checkpoint(resume)
@@ -134,7 +134,8 @@ class Run:
             loop = saved.get("loop", {})
         config = config or Config()
         self.callback = None if callback is None else getattr(callback, "on_step", callback)
-        env = env if env is not None else make_env(config.env_id)
+        made_here = env is None
+        env = env_from_config(config) if made_here else env
         obs_dim, n_actions = check_spaces(env)
         spec_id = getattr(env.spec, "id", None)
         if spec_id is not None and spec_id != env_name(config.env_id):
@@ -145,7 +146,9 @@ class Run:
             agent = DDQNAgent.from_state(saved, obs_dim, n_actions, source=resume, config=config)
         self.agent = agent = agent or DDQNAgent(obs_dim, n_actions, config)
         if config.eval_interval > 0:
-            if eval_env is None:
+            if eval_env is None and made_here:
+                eval_env = env_from_config(config)        # a second instance, same kwargs
+            elif eval_env is None:
                 if getattr(env, "spec", None) is None:
                     raise EnvError("this env has no registered spec to make an evaluation copy from: "
                                    "pass eval_env=..., or set eval_interval=0")

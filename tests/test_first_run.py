@@ -164,7 +164,7 @@ def test_a_custom_env_in_module_id_form_trains_resumes_and_evaluates(tmp_path):
 
 def test_a_missing_env_module_is_one_line(tmp_path):
     out = cli("train", "--env", "no_such_module:Thing-v0", cwd=tmp_path)
-    assert out.returncode == 1 and "no module named 'no_such_module'" in out.stderr
+    assert out.returncode == 1 and "module 'no_such_module' cannot be imported" in out.stderr
     assert "Traceback" not in out.stderr and "training on" not in out.stderr
 
 
@@ -242,3 +242,50 @@ def test_nothing_says_training_before_a_config_error(tmp_path, args):
     out = cli("train", *args, cwd=tmp_path)
     assert out.returncode != 0 and "training on" not in out.stderr
     assert not (tmp_path / "runs").exists()
+
+
+# -- custom envs by entry point, with kwargs, or by a module that registers ids ------------------------
+
+ENTRY = CORRIDOR.replace('gym.register("Corridor-v0"', 'NOT_AN_ENV = 42\ngym.register("Corridor-v0"')
+
+
+@pytest.fixture()
+def envs_folder(tmp_path):
+    (tmp_path / "my_envs.py").write_text(ENTRY)
+    return tmp_path
+
+
+def test_an_env_class_by_entry_point_with_kwargs_trains_evaluates_and_resumes(envs_folder):
+    out = cli("train", "--env", "my_envs:Corridor", "--env-kwargs", '{"length": 3}', "--steps", "300",
+              "--eval-interval", "150", "--eval-episodes", "2", "--out", "run", *FAST[2:], cwd=envs_folder)
+    assert out.returncode == 0, out.stderr
+    config = config_of(envs_folder / "run")
+    assert config["env_id"] == "my_envs:Corridor" and json.loads(config["env_kwargs"]) == {"length": 3}
+    episodes = [r for r in read_log(envs_folder / "run") if r["kind"] == "episode"]
+    assert min(r["length"] for r in episodes) == 3              # the kwargs reached the env
+    ev = cli("evaluate", "run/last.npz", "--episodes", "2", cwd=envs_folder)
+    assert ev.returncode == 0 and "my_envs:Corridor: mean" in ev.stdout, ev.stderr
+    again = cli("train", "--resume", "run/last.npz", "--steps", "400", "--progress-interval", "0", cwd=envs_folder)
+    assert again.returncode == 0, again.stderr
+
+
+def test_env_module_registers_the_id_before_the_env_is_made(envs_folder):
+    out = cli("train", "--env-module", "my_envs", "--env", "Corridor-v0", "--steps", "200", "--out", "r", *FAST,
+              cwd=envs_folder)
+    assert out.returncode == 0, out.stderr
+    assert cli("evaluate", "r/last.npz", "--episodes", "1", cwd=envs_folder).returncode == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--env", "nowhere_mod:Thing"], "module 'nowhere_mod' cannot be imported"),
+    (["--env", "my_envs:Nothing"], "module 'my_envs' has no 'Nothing'"),
+    (["--env", "my_envs:NOT_AN_ENV"], "NOT_AN_ENV is not a gymnasium.Env subclass"),
+    (["--env", "my_envs:Corridor", "--env-kwargs", '{"lenght": 3}'], "with env_kwargs"),
+    (["--env", "my_envs:Corridor", "--env-kwargs", "[3]"], "'env_kwargs' = '[3]' is invalid"),
+    (["--env-module", "nowhere_mod", "--env", "Corridor-v0"], "--env-module 'nowhere_mod' cannot be imported"),
+])
+def test_custom_env_errors_are_one_line(envs_folder, args, message):
+    out = cli("train", *args, "--steps", "10", cwd=envs_folder)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("numpy-ddqn: error: ") and message in line
