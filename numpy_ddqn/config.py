@@ -80,6 +80,8 @@ class Config:
     save_replay: bool = _f(True, "include the replay memory in checkpoints (needed for an exact resume)")
     progress_interval: float = _f(2.0, "seconds between progress lines (0 = silent)")
     log_interval: int = _f(1_000, "env steps between update-diagnostics lines in log.jsonl (means over the interval)")
+    tensorboard: str = _f("", "folder for TensorBoard event files, SB3's tags (needs the tensorboard extra); "
+                              "empty = none")
     threads: int = _f(1, "BLAS threads while training (0 = NumPy's default); at these matrix sizes extra "
                          "threads only spin, so 1 is fastest unless the network is large")
 

@@ -28,7 +28,7 @@ from .report import Progress, start_line, summary_fields
 from .runlog import BEST, LAST, Diagnostics, RunLog
 from .seeding import rng_state, set_rng_state
 
-RESUME_FIELDS = ("total_steps", "stop_when_solved", "progress_interval", "threads")
+RESUME_FIELDS = ("total_steps", "stop_when_solved", "progress_interval", "threads", "tensorboard")
 """The config fields a resumed run may change; every other one is the checkpoint's."""
 
 
@@ -179,7 +179,11 @@ class Run:
         self.eval_time = h.total_wall_s - h.train_wall_s  # seconds spent evaluating (not training)
         self.t_start = time.perf_counter() - h.total_wall_s
 
-        self.log = RunLog(out_dir, config)
+        sinks = []
+        if config.tensorboard:                            # one subfolder per run, as SB3 does
+            from .tensorboard import TensorBoardSink
+            sinks.append(TensorBoardSink(Path(config.tensorboard) / (h.out_dir.name if h.out_dir else "run")))
+        self.log = RunLog(out_dir, config, sinks)
         self.diagnostics = Diagnostics(agent.steps, self.eval_time)
         self.progress = Progress(config.total_steps, config.progress_interval, start_steps=agent.steps)
         self.progress.print(start_line(config, h.out_dir, preset_name(config.env_id), resumed_at=(

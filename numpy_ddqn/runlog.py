@@ -16,10 +16,12 @@ LAST, BEST = "last.npz", "best.npz"             # the latest and the best-evalua
 
 
 class RunLog:
-    """Appends JSON lines to ``<out_dir>/log.jsonl``; a no-op sink when ``out_dir`` is None."""
+    """Appends JSON lines to ``<out_dir>/log.jsonl`` (nothing when ``out_dir`` is None), and hands every
+    row to the ``sinks`` too (objects with ``write(kind, fields)`` and ``close()``, e.g. TensorBoard)."""
 
-    def __init__(self, out_dir, config=None):
+    def __init__(self, out_dir, config=None, sinks=()):
         self.out_dir = None if out_dir is None else Path(out_dir)
+        self.sinks = list(sinks)
         self._file = None
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -32,12 +34,17 @@ class RunLog:
         if self._file is not None:
             row = {"kind": kind, **{k: _finite(v) for k, v in fields.items()}}
             self._file.write(json.dumps(row) + "\n")
+        for sink in self.sinks:
+            sink.write(kind, fields)
 
     def close(self):
-        """Flush and close the log file."""
+        """Flush and close the log file and the sinks."""
         if self._file is not None:
             self._file.close()
             self._file = None
+        for sink in self.sinks:
+            sink.close()
+        self.sinks = []
 
 
 def _finite(v):
