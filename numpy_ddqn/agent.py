@@ -70,6 +70,14 @@ class DDQNAgent:
             return int(self.rngs.explore.integers(self.n_actions))
         return self.greedy_action(obs)
 
+    def act_batch(self, obs):                     # obs: (N, obs_dim) -> (N,) int64
+        """Epsilon-greedy actions for a batch of observations (one per env of a vector env)."""
+        actions = self.online(obs).argmax(axis=1)
+        explore = self.rngs.explore.random(actions.shape[0]) < self.epsilon_schedule(self.steps)
+        if explore.any():
+            actions[explore] = self.rngs.explore.integers(self.n_actions, size=int(explore.sum()))
+        return actions
+
     # -- learning -----------------------------------------------------------------------
 
     def observe(self, obs, action, reward, next_obs, terminated, truncated=False):

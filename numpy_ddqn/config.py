@@ -23,6 +23,7 @@ OPTIMIZERS = tuple(_OPTIMIZERS)
 LOSSES = tuple(_LOSSES)
 EPSILON_SCHEDULES = ("exponential", "linear")
 DTYPES = ("float32", "float64")
+VECTOR_MODES = ("sync", "async")
 
 
 def _f(default, help, **kw):
@@ -40,7 +41,10 @@ class Config:
     env_kwargs: str = _f("{}", "keyword arguments of the env, as a JSON object, e.g. '{\"length\": 8}'")
     env_module: str = _f("", "a module to import before making the env (one that registers env ids)")
     seed: int = _f(0, "one seed for everything: weights, exploration, replay sampling, env resets")
-    total_steps: int = _f(100_000, "training budget in environment steps")
+    total_steps: int = _f(100_000, "training budget in environment steps (transitions, summed over num_envs)")
+    num_envs: int = _f(1, "envs stepped together as one gymnasium.vector env (1 = a plain env)")
+    vector: str = _f("sync", "how num_envs > 1 envs run: sync (one process) or async (a process each)",
+                     choices=VECTOR_MODES)
     # -- the network --
     hidden_sizes: tuple = _f((64, 64), "hidden layer widths, e.g. 64,64")
     activation: str = _f("tanh", "hidden activation", choices=ACTIVATIONS)
@@ -125,7 +129,7 @@ def _bad(name, value, allowed):
 
 
 def _validate(c):
-    positive_ints = ("total_steps", "batch_size", "buffer_size", "train_freq", "gradient_steps",
+    positive_ints = ("total_steps", "num_envs", "batch_size", "buffer_size", "train_freq", "gradient_steps",
                      "target_update_interval", "eval_episodes", "confirm_episodes", "log_interval")
     for name in positive_ints:
         if getattr(c, name) < 1:

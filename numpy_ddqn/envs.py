@@ -83,6 +83,31 @@ def env_from_config(config, render_mode=None):
         raise EnvError(f"cannot make environment '{env_id}' with env_kwargs {config.env_kwargs}: {e}") from None
 
 
+def vector_env_from_config(config):
+    """``config.num_envs`` copies of the config's env as one ``gymnasium.vector`` env (``config.vector``:
+    sync or async), with next-step autoreset: the step after an episode ends resets that env."""
+    import functools
+    gym = require("gymnasium", "gym")
+    make_one = [functools.partial(env_from_config, config) for _ in range(config.num_envs)]
+    vector_class = gym.vector.SyncVectorEnv if config.vector == "sync" else gym.vector.AsyncVectorEnv
+    envs = vector_class(make_one)
+    check_next_step_autoreset(envs)
+    return envs
+
+
+def check_next_step_autoreset(envs):
+    """Refuse a vector env whose autoreset mode is not next-step: the loop's bookkeeping relies on it."""
+    mode = envs.metadata.get("autoreset_mode")
+    if mode is not None and getattr(mode, "value", mode) != "NextStep":
+        raise EnvError(f"vector env with autoreset mode {getattr(mode, 'value', mode)}; the training loop needs "
+                       f"next-step autoreset (gymnasium's default)")
+
+
+def is_vector(env):
+    """True for a ``gymnasium.vector`` env (it has ``num_envs`` and single-env spaces)."""
+    return hasattr(env, "num_envs") and hasattr(env, "single_observation_space")
+
+
 def _looks_like_id(name):
     """``EnvName-v0`` (a registered id's shape) rather than a class or function name."""
     return "-v" in name
@@ -132,6 +157,8 @@ def check_spaces(env):
     spaces = require("gymnasium.spaces", "gym")
     name = getattr(getattr(env, "spec", None), "id", None) or type(env).__name__
     obs_space, act_space = env.observation_space, env.action_space
+    if is_vector(env):                            # a vector env: the spaces of one of its envs
+        obs_space, act_space = env.single_observation_space, env.single_action_space
     if not isinstance(act_space, spaces.Discrete):
         hint = (" (continuous actions: DQN needs a finite action set; discretise them with a wrapper "
                 "or use an actor-critic method)") if isinstance(act_space, spaces.Box) else ""
@@ -157,5 +184,8 @@ def check_finite(step, what, value, env_id):
 
 
 def env_rng(env):
-    """The environment's own random generator (``env.unwrapped.np_random``), or ``None``."""
+    """The environment's own random generator (``env.unwrapped.np_random``), or ``None`` (vector envs:
+    their envs' generators live in them, in other processes for async)."""
+    if is_vector(env):
+        return None
     return getattr(getattr(env, "unwrapped", env), "np_random", None)

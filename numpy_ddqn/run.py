@@ -125,7 +125,7 @@ class Run:
 
     def __init__(self, config=None, env=None, out_dir=None, resume=None, eval_env=None, agent=None,
                  callback=None, carry=None):
-        from .envs import check_spaces, env_from_config, env_name, make_env
+        from .envs import check_spaces, env_from_config, env_name, is_vector, make_env, vector_env_from_config
         saved, loop = None, dict(carry or {})
         if resume is not None:                            # the checkpoint's config, a few fields changed
             saved = DDQNAgent.read_checkpoint(resume)
@@ -135,7 +135,10 @@ class Run:
         config = config or Config()
         self.callback = None if callback is None else getattr(callback, "on_step", callback)
         made_here = env is None
-        env = env_from_config(config) if made_here else env
+        if made_here:
+            env = vector_env_from_config(config) if config.num_envs > 1 else env_from_config(config)
+        elif is_vector(env) and env.num_envs != config.num_envs:
+            config = config.replace(num_envs=env.num_envs)   # a vector env passed in counts itself
         obs_dim, n_actions = check_spaces(env)
         spec_id = getattr(env.spec, "id", None)
         if spec_id is not None and spec_id != env_name(config.env_id):
@@ -160,7 +163,9 @@ class Run:
         self.config, self.env, self.eval_env, self.env_id = config, env, eval_env, config.env_id
         self.obs_dim, self.n_actions = obs_dim, n_actions
         self.obs_dtype = np.dtype(config.dtype)
-        self.threshold = getattr(env.spec, "reward_threshold", None)
+        self.num_envs, self.vector = config.num_envs, is_vector(env)
+        self.threshold = getattr(env.spec, "reward_threshold", None) or getattr(
+            getattr(eval_env, "spec", None), "reward_threshold", None)
         self.resume, self.saved_loop = resume, loop
 
         h = self.history = History(out_dir=None if out_dir is None else Path(out_dir),
@@ -170,7 +175,9 @@ class Run:
                 setattr(h, name, loop[name])
         self.recent = deque(maxlen=20)                    # returns of the last 20 episodes
         self.last_eval = h.best_eval
-        self.episode_return, self.episode_length, self.in_episode = 0.0, 0, False
+        self.episode_return = [0.0] * self.num_envs       # the running episode of each env
+        self.episode_length = [0] * self.num_envs
+        self.in_episode = False
         self.last_saved_at = None                         # env step of the newest last.npz
         self.stop = _StopOnSignal()
         self.stopped_by_callback = False
@@ -261,13 +268,17 @@ class Run:
     # -- the env, checked ---------------------------------------------------------------------
 
     def reset_env(self, seed=None):
-        """Start an episode; return its first observation, checked like ``step_env``'s."""
+        """Start an episode (in every env of a vector env); return the first observation(s), checked like
+        ``step_env``'s."""
         step = self.agent.steps
         try:
             obs, _ = self.env.reset(seed=seed)
         except Exception as e:
             raise EnvError(f"{self.env_id}.reset() raised at env step {step}: {type(e).__name__}: {e}") from e
-        self.episode_return, self.episode_length, self.in_episode = 0.0, 0, True
+        self.episode_return, self.episode_length = [0.0] * self.num_envs, [0] * self.num_envs
+        self.in_episode = True
+        if self.vector:
+            return self._check_obs(obs, step, "reset observation", (self.num_envs, self.obs_dim))
         return self._check_obs(obs, step, "reset observation")
 
     def step_env(self, action):
@@ -286,9 +297,27 @@ class Run:
                            f"the environment is broken or needs its inputs clipped")
         return obs, reward, bool(terminated), bool(truncated)
 
-    def _check_obs(self, obs, step, what):
+    def step_envs(self, actions):
+        """``step_env`` for a vector env: ``(next_obs (N, obs_dim), rewards (N,), terminated (N,), truncated (N,))``.
+
+        With next-step autoreset, ``next_obs`` of an env whose episode ends here is its real final
+        observation; the next call resets that env (the action is ignored, nothing is to be stored).
+        """
+        step = self.agent.steps + 1
+        try:
+            obs, rewards, terminated, truncated, _ = self.env.step(actions)
+        except Exception as e:
+            raise EnvError(f"{self.env_id}.step() raised at env step {step}: {type(e).__name__}: {e}") from e
+        obs = self._check_obs(obs, step, "observation", (self.num_envs, self.obs_dim))
+        rewards = np.asarray(rewards, dtype=np.float64)
+        if rewards.shape != (self.num_envs,) or not np.all(np.isfinite(rewards)):
+            raise EnvError(f"{self.env_id} returned rewards {rewards!r} at env step {step}; expected "
+                           f"{self.num_envs} finite numbers")
+        return obs, rewards, np.asarray(terminated, bool), np.asarray(truncated, bool)
+
+    def _check_obs(self, obs, step, what, shape=None):
         x = np.asarray(obs, dtype=self.obs_dtype)         # as the replay stores it
-        if x.shape != (self.obs_dim,):
+        if x.shape != (shape or (self.obs_dim,)):
             raise EnvError(f"{self.env_id} returned an {what} of shape {np.shape(obs)} at env step {step}; "
                            f"its observation space says ({self.obs_dim},)")
         if not math.isfinite(float(x.sum())) and not np.all(np.isfinite(x)):   # cheap guard first
@@ -308,13 +337,14 @@ class Run:
 
     # -- after every step -----------------------------------------------------------------------
 
-    def record_step(self, reward, terminated, truncated, metrics):
-        """Episode bookkeeping, diagnostics, evaluation and progress; True when the run should stop."""
+    def record_step(self, reward, terminated, truncated, metrics, env_index=0):
+        """Episode bookkeeping, diagnostics, evaluation and progress after one transition (of env
+        ``env_index`` of a vector env); True when the run should stop."""
         config, steps, h = self.config, self.agent.steps, self.history
-        self.episode_return += reward
-        self.episode_length += 1
+        self.episode_return[env_index] += reward
+        self.episode_length[env_index] += 1
         if terminated or truncated:
-            self.end_episode(terminated)
+            self.end_episode(terminated, env_index)
         self.diagnostics.add(metrics)
         if steps % config.log_interval == 0:
             a = self.agent
@@ -335,16 +365,19 @@ class Run:
                 return True
         return False
 
-    def end_episode(self, terminated):
-        """Count the episode and log its return and length."""
+    def end_episode(self, terminated, env_index=0):
+        """Count the episode (of env ``env_index``) and log its return and length."""
         h = self.history
+        ret, length = self.episode_return[env_index], self.episode_length[env_index]
+        self.episode_return[env_index], self.episode_length[env_index] = 0.0, 0
         h.episodes += 1
-        self.recent.append(self.episode_return)
-        h.episode_returns.append(self.episode_return)
-        h.episode_lengths.append(self.episode_length)
-        self.log.write("episode", step=self.agent.steps, episode=h.episodes, ret=self.episode_return,
-                       length=self.episode_length, epsilon=self.agent.epsilon, terminated=bool(terminated))
-        self.in_episode = False
+        self.recent.append(ret)
+        h.episode_returns.append(ret)
+        h.episode_lengths.append(length)
+        self.log.write("episode", step=self.agent.steps, episode=h.episodes, ret=ret, length=length,
+                       epsilon=self.agent.epsilon, terminated=bool(terminated),
+                       **({"env": int(env_index)} if self.vector else {}))
+        self.in_episode = self.vector                     # the other envs of a vector env play on
 
     def evaluate(self):
         """Greedy evaluation (and the solve check), logged; checkpoints ``last`` and, if better, ``best``."""

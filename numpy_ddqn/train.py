@@ -1,15 +1,18 @@
 """The training loop: reset, act, step, store and learn, next observation.
 
-``train(config)`` is the whole algorithm on one screen (read ``loop`` top to bottom). Everything
+``train(config)`` is the whole algorithm on one screen (read ``loop`` top to bottom; ``vector_loop`` is
+the same for several envs stepped together). Everything
 around it (set-up and resume, the env's checks, evaluation, checkpoints, the log, progress, signals)
 belongs to a ``Run`` (``run.py``), which the loop calls in one line per stage.
 This module does not import gymnasium itself: ``envs`` does, only when an env must be made.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .run import RESUME_FIELDS, History, Run, StepInfo
 
-__all__ = ["train", "loop", "History", "StepInfo", "RESUME_FIELDS"]
+__all__ = ["train", "loop", "vector_loop", "History", "StepInfo", "RESUME_FIELDS"]
 
 
 def train(config=None, env=None, out_dir=None, resume=None, eval_env=None, agent=None, callback=None,
@@ -33,7 +36,7 @@ def train(config=None, env=None, out_dir=None, resume=None, eval_env=None, agent
     """
     run = Run(config, env, out_dir, resume, eval_env, agent, callback, carry)
     with run:                      # signals, BLAS threads; a crash saves last.npz and logs why
-        loop(run)
+        (vector_loop if run.vector else loop)(run)
     return run.history
 
 
@@ -54,3 +57,25 @@ def loop(run):
         # log, evaluate, checkpoint, report: none of it changes what the agent learns
         if run.record_step(reward, terminated, truncated, metrics):
             break                                         # solved, and config.stop_when_solved
+
+
+def vector_loop(run):
+    """The same loop over ``num_envs`` envs stepped together (``gymnasium.vector``, next-step autoreset)."""
+    agent, config = run.agent, run.config
+    obs = run.first_obs if run.first_obs is not None else run.reset_env()   # (N, obs_dim)
+    resetting = np.zeros(run.num_envs, bool)              # envs whose episode ended at the last step
+    while agent.steps < config.total_steps and not run.stop_requested:
+        # act: one epsilon-greedy action per env
+        actions = agent.act_batch(obs)                    # (N,)
+        # step env: an env whose episode ended at the last step is reset now, its action ignored
+        next_obs, rewards, terminated, truncated = run.step_envs(actions)
+        # store and learn, transition by transition; a reset is no transition, so none crosses one,
+        # and a truncated episode bootstraps from its real final observation (next_obs[i])
+        for i in np.flatnonzero(~resetting):
+            if agent.steps >= config.total_steps:
+                return
+            metrics = agent.observe(obs[i], actions[i], rewards[i], next_obs[i], terminated[i], truncated[i])
+            if run.record_step(rewards[i], terminated[i], truncated[i], metrics, env_index=i):
+                return                                    # solved, and config.stop_when_solved
+        resetting = terminated | truncated
+        obs = next_obs
