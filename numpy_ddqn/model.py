@@ -12,15 +12,21 @@ A thin layer over ``train.train`` and ``DDQNAgent``::
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .agent import DDQNAgent
 from .checkpoint import save_checkpoint
 from .config import Config
 from .errors import ConfigError
-from .run import SAVED_HISTORY, checkpoint_state
-from .train import train
+from .policy import Policy
+from .run import SAVED_HISTORY, StepInfo, checkpoint_state
+from .train import History, train
+
+Callback = Union[Callable[[StepInfo], Any], Any]
+"""A callable taking a ``StepInfo`` (or an object with ``on_step(info)``); returning ``False`` stops."""
 
 
 class DDQN:
@@ -35,7 +41,8 @@ class DDQN:
             ``stop_when_solved=False``.
     """
 
-    def __init__(self, env="CartPole-v1", out_dir=None, eval_env=None, **config):
+    def __init__(self, env: str | Any = "CartPole-v1", out_dir: str | Path | None = None, eval_env: Any = None,
+                 **config: Any) -> None:
         if isinstance(env, str):
             self.env, env_id = None, env
         else:
@@ -43,13 +50,13 @@ class DDQN:
         config.pop("env_id", None)
         self.config = Config.for_env(env_id, **config)
         self.out_dir, self.eval_env = out_dir, eval_env
-        self.agent = None                      # built by the first learn (it needs the env's spaces)
-        self.history = None                    # the latest learn's History
-        self._carry = {}                       # counters carried from one learn to the next
+        self.agent: DDQNAgent | None = None    # built by the first learn (it needs the env's spaces)
+        self.history: History | None = None    # the latest learn's History
+        self._carry: dict[str, Any] = {}       # counters carried from one learn to the next
 
     # -- learning -------------------------------------------------------------------------
 
-    def learn(self, total_timesteps, callback=None, progress_bar=False):
+    def learn(self, total_timesteps: int, callback: Callback | None = None, progress_bar: bool = False) -> DDQN:
         """Train for ``total_timesteps`` more env steps (fewer if solved first); returns ``self``.
 
         ``callback`` is called after every step with a ``StepInfo`` (step, episodes, the return of an
@@ -71,22 +78,23 @@ class DDQN:
         self.history = h = train(self.config, env=self.env, out_dir=out_dir, eval_env=self.eval_env,
                                  agent=self.agent, callback=callback, carry=self._carry)
         self.agent = h.agent
+        assert self.agent is not None
         self._carry = {k: getattr(h, k) for k in SAVED_HISTORY}
         return self
 
     @property
-    def num_timesteps(self):
+    def num_timesteps(self) -> int:
         """Env steps trained so far."""
         return 0 if self.agent is None else self.agent.steps
 
     # -- acting ---------------------------------------------------------------------------
 
-    def _trained(self):
+    def _trained(self) -> DDQNAgent:
         if self.agent is None:
             raise ConfigError("this model has no network yet: call learn() first, or DDQN.load(path)")
         return self.agent
 
-    def q_values(self, obs):                   # (obs_dim,) -> (A,), (B, obs_dim) -> (B, A)
+    def q_values(self, obs: ArrayLike) -> np.ndarray:                   # (obs_dim,) -> (A,), (B, obs_dim) -> (B, A)
         """Q-values of the online network for one observation or a batch."""
         agent = self._trained()
         x = np.asarray(obs, dtype=agent.online.dtype)
@@ -96,25 +104,25 @@ class DDQN:
         q = agent.online(x.reshape(-1, agent.obs_dim))
         return q[0] if x.ndim == 1 else q
 
-    def predict(self, obs, deterministic=True):
+    def predict(self, obs: ArrayLike, deterministic: bool = True) -> tuple[int | np.ndarray, None]:
         """``(action, None)``: the greedy action (an int; ``(B,)`` for a batch), or epsilon-greedy with
         the current exploration rate if ``deterministic=False``. The ``None`` stands where SB3 returns
         a recurrent state."""
         q = self.q_values(obs)
         actions = q.argmax(axis=-1)
         if not deterministic:
-            agent = self.agent
+            agent = self._trained()
             explore = agent.rngs.explore.random(actions.shape) < agent.epsilon
             actions = np.where(explore, agent.rngs.explore.integers(agent.n_actions, size=actions.shape), actions)
         return (int(actions) if np.ndim(actions) == 0 else actions.astype(np.int64)), None
 
-    def policy(self):
+    def policy(self) -> Policy:
         """The greedy policy as a NumPy-only ``policy.Policy`` (``.save`` it to embed it elsewhere)."""
         return self._trained().policy()
 
     # -- files ----------------------------------------------------------------------------
 
-    def save(self, path):
+    def save(self, path: str | Path) -> Path:
         """Write the whole model (config, weights, optimizer, replay, counters) as a checkpoint file."""
         agent = self._trained()
         path = Path(path)
@@ -122,7 +130,7 @@ class DDQN:
         return path
 
     @classmethod
-    def load(cls, path, env=None, **changes):
+    def load(cls, path: str | Path, env: Any = None, **changes: Any) -> DDQN:
         """A model from a checkpoint (``save``, or a run's ``last.npz``); ``env`` replaces its env.
 
         ``changes`` may set the fields a resumed run may change (``progress_interval``, ``threads``,

@@ -17,13 +17,14 @@ the actions are the trained agent's greedy actions exactly.
 from __future__ import annotations
 
 import json
+from typing import Callable
 
 import numpy as np
 
 FORMAT = "numpy_ddqn.policy/1"
 """The ``format`` entry of a policy file; a reader refuses any other."""
 
-ACTIVATIONS = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0.0), "identity": lambda z: z}
+ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0.0), "identity": lambda z: z}
 """Hidden activations by name: ``z -> h``."""
 
 
@@ -36,7 +37,7 @@ class Policy:
         env_id: the env it was trained on (information only).
     """
 
-    def __init__(self, weights, activation="tanh", env_id=None):
+    def __init__(self, weights: list, activation: str = "tanh", env_id: str | None = None) -> None:
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}")
         if len(weights) < 2 or len(weights) % 2:
@@ -52,7 +53,7 @@ class Policy:
         self.obs_dim, self.n_actions = self.layers[0][0].shape[0], self.layers[-1][0].shape[1]
         self._act = ACTIVATIONS[activation]
 
-    def q_values(self, obs):                      # (obs_dim,) -> (A,) or (B, obs_dim) -> (B, A)
+    def q_values(self, obs) -> np.ndarray:                      # (obs_dim,) -> (A,) or (B, obs_dim) -> (B, A)
         """Q-values of one observation or a batch."""
         x = np.asarray(obs, dtype=self.dtype)
         single = x.ndim == 1
@@ -69,7 +70,7 @@ class Policy:
         q += b
         return q[0] if single else q
 
-    def act(self, obs):
+    def act(self, obs) -> int | np.ndarray:
         """The greedy action: an ``int`` for one observation, an ``(B,)`` int64 array for a batch."""
         q = self.q_values(obs)
         return int(q.argmax()) if q.ndim == 1 else q.argmax(axis=1)
@@ -86,7 +87,7 @@ class Policy:
         return path
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path) -> Policy:
         """Read a policy file written by ``save`` (or ``numpy-ddqn export``)."""
         with np.load(path, allow_pickle=False) as data:
             if "meta" not in data.files:

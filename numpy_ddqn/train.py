@@ -8,15 +8,21 @@ This module does not import gymnasium itself: ``envs`` does, only when an env mu
 """
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
+from .agent import DDQNAgent
+from .config import Config
 from .run import RESUME_FIELDS, History, Run, StepInfo
 
 __all__ = ["train", "loop", "vector_loop", "History", "StepInfo", "RESUME_FIELDS"]
 
 
-def train(config=None, env=None, out_dir=None, resume=None, eval_env=None, agent=None, callback=None,
-          carry=None):
+def train(config: Config | None = None, env: Any = None, out_dir: str | Path | None = None,
+          resume: str | Path | None = None, eval_env: Any = None, agent: DDQNAgent | None = None,
+          callback: Any = None, carry: dict | None = None) -> History:
     """Train a Double-DQN agent; return its ``History``.
 
     Args:
@@ -40,7 +46,7 @@ def train(config=None, env=None, out_dir=None, resume=None, eval_env=None, agent
     return run.history
 
 
-def loop(run):
+def loop(run: Run) -> None:
     """Interact and learn until the budget is spent, the env is solved, or a signal asks to stop."""
     agent, config = run.agent, run.config
     obs = run.first_obs                                   # None: start with a fresh episode
@@ -59,7 +65,7 @@ def loop(run):
             break                                         # solved, and config.stop_when_solved
 
 
-def vector_loop(run):
+def vector_loop(run: Run) -> None:
     """The same loop over ``num_envs`` envs stepped together (``gymnasium.vector``, next-step autoreset)."""
     agent, config = run.agent, run.config
     obs = run.first_obs if run.first_obs is not None else run.reset_env()   # (N, obs_dim)
