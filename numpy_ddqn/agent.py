@@ -7,6 +7,7 @@ import numpy as np
 
 from .config import Config
 from .errors import CheckpointError, ConfigError, DivergenceError
+from .memory import check_memory, plan_memory
 from .nn import MLP, OPTIMIZERS, clip_grad_norm, global_norm, td_loss
 from .replay import ReplayBuffer
 from .schedules import epsilon_schedule, learning_rate_schedule
@@ -38,6 +39,8 @@ class DDQNAgent:
         self.obs_dim, self.n_actions = int(obs_dim), int(n_actions)
         if self.obs_dim < 1 or self.n_actions < 1:
             raise ValueError(f"obs_dim and n_actions must be >= 1, got {obs_dim} and {n_actions}")
+        self.memory = plan_memory(config, self.obs_dim, self.n_actions)
+        check_memory(self.memory)                 # before allocating: a one-line error, not a MemoryError
         self.rngs = make_rngs(config.seed)
         dtype = np.dtype(config.dtype)
         sizes = (self.obs_dim, *config.hidden_sizes, self.n_actions)
@@ -86,6 +89,10 @@ class DDQNAgent:
         Only ``terminated`` is stored: a truncated episode (time limit) still bootstraps from s'.
         """
         c = self.config
+        if type(action) is not int:                      # a NumPy integer, a 0-d array: as an int
+            action = int(action) if isinstance(action, np.integer) else self._as_action(action)
+        if not 0 <= action < self.n_actions:
+            raise ValueError(f"action {action} is outside the action space: expected an int in [0, {self.n_actions})")
         self.replay.add(obs, action, reward, next_obs, terminated)
         self.steps += 1
         metrics = None
@@ -96,6 +103,13 @@ class DDQNAgent:
         if self.steps % c.target_update_interval == 0:
             self.sync_target()
         return metrics
+
+    @staticmethod
+    def _as_action(action):
+        value = np.asarray(action)
+        if value.shape != () or value.dtype.kind not in "iu":
+            raise ValueError(f"action {action!r} is not an integer: expected one int per transition")
+        return int(value)
 
     def gradient(self, batch):
         """Loss of the online net on ``batch`` and its gradient (flat), targets held fixed.

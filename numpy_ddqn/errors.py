@@ -21,6 +21,10 @@ class TrainingError(NumpyDDQNError):
     """An unexpected exception stopped the training loop; the run was saved at that step (cause chained)."""
 
 
+class RunFolderBusy(NumpyDDQNError):
+    """Another process is training into the same run folder (it holds the folder's lock)."""
+
+
 class EnvError(NumpyDDQNError):
     """The environment cannot be made or is not supported (spaces, bad values)."""
 

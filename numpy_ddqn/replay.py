@@ -96,6 +96,5 @@ class ReplayBuffer:
             src = np.asarray(state[name])
             if src.shape != (n,) + arr.shape[1:]:
                 raise ValueError(f"replay state '{name}' has shape {src.shape}, expected {(n,) + arr.shape[1:]}")
-            arr[:n] = src
-            arr[n:] = 0
-        self.size, self.next = n, nxt
+            arr[:n] = src                         # rows >= n are never read: left untouched, they cost
+        self.size, self.next = n, nxt             # no memory (np.zeros pages are committed on first write)

@@ -25,6 +25,7 @@ from .envs import env_rng
 from .errors import CheckpointError, DivergenceError, EnvError, NumpyDDQNError, TrainingError
 from .evaluate import solve_check
 from .report import Progress, start_line, summary_fields
+from .runlock import RunLock
 from .runlog import BEST, LAST, Diagnostics, RunLog
 from .seeding import rng_state, set_rng_state
 
@@ -186,15 +187,21 @@ class Run:
         self.eval_time = h.total_wall_s - h.train_wall_s  # seconds spent evaluating (not training)
         self.t_start = time.perf_counter() - h.total_wall_s
 
-        sinks = []
-        if config.tensorboard:                            # one subfolder per run, as SB3 does
-            from .tensorboard import TensorBoardSink
-            sinks.append(TensorBoardSink(Path(config.tensorboard) / (h.out_dir.name if h.out_dir else "run")))
-        self.log = RunLog(out_dir, config, sinks)
+        # the folder is this run's alone from here on (two runs into one folder: the second is refused)
+        self.lock = None if h.out_dir is None else RunLock(h.out_dir).acquire()
+        try:
+            sinks = []
+            if config.tensorboard:                        # one subfolder per run, as SB3 does
+                from .tensorboard import TensorBoardSink
+                sinks.append(TensorBoardSink(Path(config.tensorboard) / (h.out_dir.name if h.out_dir else "run")))
+            self.log = RunLog(out_dir, config, sinks)
+        except BaseException:
+            self._unlock()
+            raise
         self.diagnostics = Diagnostics(agent.steps, self.eval_time)
         self.progress = Progress(config.total_steps, config.progress_interval, start_steps=agent.steps)
         self.progress.print(start_line(config, h.out_dir, preset_name(config.env_id), resumed_at=(
-            agent.steps if resume is not None else None)))
+            agent.steps if resume is not None else None), memory=agent.memory.describe()))
         if config.gamma == 1.0:
             self.progress.print(f"numpy-ddqn: warning: gamma = 1 does not discount: unless {self.env_id}'s "
                                 f"episodes terminate, Q can grow without bound (time-limit truncations "
@@ -211,6 +218,7 @@ class Run:
             except BaseException:
                 self._threads is not None and self._threads.unregister()
                 self.log.close()
+                self._unlock()
                 raise
             self.env.action_space.seed(config.seed)
             self.log.write("event", event="start", step=0, env_id=self.env_id, seed=config.seed,
@@ -227,7 +235,13 @@ class Run:
         return self
 
     def __exit__(self, kind, error, tb):
-        self.stop.__exit__(kind, error, tb)
+        try:
+            return self._exit(kind, error)
+        finally:
+            self._unlock()
+
+    def _exit(self, kind, error):
+        self.stop.__exit__()
         if self._threads is not None:
             self._threads.unregister()
         h = self.history
@@ -259,6 +273,11 @@ class Run:
                                 f"{message}{saved}") from error
         self.log.close()                                  # KeyboardInterrupt outside the guard, SystemExit
         return False
+
+    def _unlock(self):
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     @property
     def stop_requested(self):

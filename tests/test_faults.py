@@ -161,3 +161,149 @@ def test_start_line_names_the_preset_and_warns_for_gamma_1(faulty, tmp_path):
     out = cli("train", "--env", "Acrobot-v1", "--steps", "60", "--eval-interval", "0", "--out", tmp_path / "a")
     assert out.returncode == 0 and "preset Acrobot-v1" in out.stderr, out.stderr
 
+
+
+# -- 1. two runs into one folder -------------------------------------------------------------------
+
+def test_two_concurrent_runs_into_one_folder_the_second_is_refused(tmp_path):
+    import subprocess
+    import sys
+    args = [sys.executable, "-m", "numpy_ddqn", "train", "--out", str(tmp_path / "same"), "--steps", "4000",
+            "--eval-interval", "0", "--progress-interval", "0"]
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    (out1, err1), (out2, err2) = first.communicate(timeout=120), second.communicate(timeout=120)
+    codes = sorted([first.returncode, second.returncode])
+    assert codes == [0, 1], (err1, err2)
+    refused = err1 if first.returncode else err2
+    (line,) = refused.strip().splitlines()
+    assert str(tmp_path / "same") in line and ("in use by another numpy-ddqn process" in line or
+                                                "already holds a run" in line)
+    events = [r["event"] for r in read_log(tmp_path / "same") if r["kind"] == "event"]
+    assert events == ["start", "stop"]                       # one run's log, not two interleaved
+
+
+LOCK_HOLDER = """
+import sys, time
+from numpy_ddqn.runlock import RunLock
+lock = RunLock(sys.argv[1]).acquire()
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_held_lock_refuses_and_a_killed_holder_leaves_none_behind(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    from numpy_ddqn.errors import RunFolderBusy
+    from numpy_ddqn.runlock import RunLock
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(RunFolderBusy, match=rf"{tmp_path} is in use by another numpy-ddqn process \(pid {holder.pid}\)"):
+        RunLock(tmp_path).acquire()
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    with RunLock(tmp_path):                                  # the kernel released the dead holder's lock
+        pass
+    with pytest.raises(ZeroDivisionError):                   # released on an exception too
+        with RunLock(tmp_path):
+            1 / 0
+    RunLock(tmp_path).acquire().release()
+
+
+# -- 5, 6. memory the machine cannot have; resume costs what was saved ------------------------------
+
+def test_memory_is_planned_before_allocating_and_refused_in_one_line(monkeypatch):
+    from numpy_ddqn import memory
+    from numpy_ddqn.agent import DDQNAgent
+    from numpy_ddqn.errors import ConfigError
+    with pytest.raises(ConfigError, match=r"needs 480.0 GB \(replay 480.0 GB: 10,000,000,000 transitions x 48 "
+                                          r"bytes.*lower buffer_size or hidden_sizes"):
+        DDQNAgent(4, 2, Config(buffer_size=10**10))
+    with pytest.raises(ConfigError, match=r"needs 240.0 GB \(replay 2.4 MB: .*networks 240.0 GB: 10,000,800,002 parameters\)"):
+        DDQNAgent(4, 2, Config(hidden_sizes=(100_000, 100_000)))
+    monkeypatch.setattr(memory, "available_memory", lambda: 1_000_000)
+    with pytest.raises(ConfigError, match=r"only 1.0 MB is available"):
+        DDQNAgent(4, 2, Config(buffer_size=50_000))
+    monkeypatch.setattr(memory, "available_memory", lambda: None)    # unknown: nothing refused
+    DDQNAgent(4, 2, Config(buffer_size=1000, learning_starts=100))
+
+
+@pytest.mark.parametrize("optimizer, momentum", [("adam", 0.0), ("sgd", 0.0), ("sgd", 0.9)])
+def test_the_plan_is_what_the_agent_allocates(optimizer, momentum):
+    from numpy_ddqn.agent import DDQNAgent
+    agent = DDQNAgent(5, 3, Config(buffer_size=777, learning_starts=100, hidden_sizes=(7, 9), optimizer=optimizer,
+                                   momentum=momentum, learning_rate=1e-2, batch_size=8))
+    for i in range(8):
+        agent.observe(np.full(5, i / 8), i % 3, 1.0, np.zeros(5), False)
+    agent.update(agent.replay.sample(8, agent.rngs.replay))    # optimizer state is made at its first step
+    state = [a for a in agent.optimizer.__dict__.values() if isinstance(a, np.ndarray)]
+    actual = (agent.replay.nbytes + agent.online.flat.nbytes + agent.target.flat.nbytes + agent._grad.nbytes
+              + sum(a.nbytes for a in state))
+    assert agent.memory.total_bytes == actual
+
+
+def test_the_start_line_shows_the_planned_memory(tmp_path):
+    out = cli("train", "--out", tmp_path / "r", "--steps", "50", "--eval-interval", "0", "--learning-starts", "16",
+              "--batch-size", "16")
+    assert out.returncode == 0 and "memory 2.5 MB (replay 2.4 MB: 50,000 transitions x 48 bytes" in out.stderr
+
+
+RESUME_PEAK = """
+import resource, sys
+from numpy_ddqn.agent import DDQNAgent
+agent = DDQNAgent.from_checkpoint(sys.argv[1])
+assert agent.replay.size == 300 and agent.replay.capacity == 30_000_000
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+def test_resuming_a_large_mostly_empty_replay_costs_what_was_saved(tmp_path):
+    import subprocess
+    import sys
+    h = train(Config(**{**QUICK, "buffer_size": 30_000_000}), out_dir=tmp_path)   # 1.44 GB nominal
+    assert h.agent.replay.size == 300
+    out = subprocess.run([sys.executable, "-c", RESUME_PEAK, str(tmp_path / "last.npz")], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) < 300e6, f"peak {int(out.stdout) / 1e6:.0f} MB"   # not the buffer's 1,440 MB
+
+
+# -- 7, 9. library calls with bad actions and wrongly shaped arrays ----------------------------------
+
+@pytest.mark.parametrize("action, message", [
+    (-1, r"action -1 is outside the action space: expected an int in \[0, 2\)"),
+    (7, r"action 7 is outside"), (np.int64(2), r"action 2 is outside"),
+    (1.5, "action 1.5 is not an integer"), (np.array([0, 1]), "is not an integer"), (True, "not an integer"),
+])
+def test_observe_refuses_actions_outside_the_space(action, message):
+    from numpy_ddqn.agent import DDQNAgent
+    agent = DDQNAgent(3, 2, Config(buffer_size=100, learning_starts=10, batch_size=4))
+    with pytest.raises(ValueError, match=message):
+        agent.observe(np.zeros(3), action, 1.0, np.zeros(3), False)
+    assert agent.replay.size == 0 and agent.steps == 0
+    agent.observe(np.zeros(3), np.int64(1), 1.0, np.zeros(3), False)   # NumPy ints and 0-d arrays are fine
+    agent.observe(np.zeros(3), np.array(0), 1.0, np.zeros(3), False)
+    assert list(agent.replay.action[:2]) == [1, 0]
+
+
+def test_targets_and_td_loss_check_shapes():
+    from numpy_ddqn.nn.losses import td_loss
+    from numpy_ddqn.targets import double_dqn_targets, dqn_targets
+    B, q, r = 5, np.ones((5, 3)), np.ones(5)
+    with pytest.raises(ValueError, match=r"reward must be an array of shape \(B,\) = \(5,\), got \(5, 1\)"):
+        double_dqn_targets(r[:, None], r, q, q, 0.9)
+    with pytest.raises(ValueError, match=r"terminated must be an array of shape \(B,\) = \(5,\), got \(4,\)"):
+        dqn_targets(r, r[:4], q, 0.9)
+    with pytest.raises(ValueError, match=r"Q-values must be an array of shape \(B, A\), got \(5,\)"):
+        dqn_targets(r, r, r, 0.9)
+    with pytest.raises(ValueError, match="same shape"):
+        double_dqn_targets(r, r, q[:, :2], q, 0.9)
+    with pytest.raises(ValueError, match=r"targets must have shape \(B,\) = \(5,\), got \(5, 1\)"):
+        td_loss(q, np.zeros(B, np.int64), r[:, None])
+    with pytest.raises(ValueError, match=r"actions must be integers of shape \(B,\)"):
+        td_loss(q, np.zeros(B), r)
+    with pytest.raises(ValueError, match=r"q must have shape \(B, A\)"):
+        td_loss(r, np.zeros(B, np.int64), r)
+    np.testing.assert_array_equal(dqn_targets(r, r * 0, q, 0.5), np.full(5, 1.5))   # good shapes still work

@@ -42,6 +42,12 @@ def td_loss(q, actions, targets, kind="huber"):   # q: (B, A), actions: (B,), ta
     """
     if kind not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {kind!r}")
+    if q.ndim != 2:
+        raise ValueError(f"q must have shape (B, A), got {q.shape}")
+    if actions.shape != q.shape[:1] or actions.dtype.kind not in "iu":
+        raise ValueError(f"actions must be integers of shape (B,) = ({q.shape[0]},), got {actions.dtype} {actions.shape}")
+    if targets.shape != q.shape[:1]:
+        raise ValueError(f"targets must have shape (B,) = ({q.shape[0]},), got {targets.shape}")
     rows = np.arange(q.shape[0])
     td_error = q[rows, actions] - targets          # (B,)
     loss, dtd = LOSSES[kind](td_error)
