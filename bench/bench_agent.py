@@ -1,6 +1,6 @@
 """Micro-benchmarks of the learning step: replay store and sample, one full update, acting.
 
-Fixed-work configuration of ../shared/BENCHMARK.md: 4-64-64-2 tanh, batch 64, float32.
+Fixed-work configuration of bench/BENCHMARK.md: 4-64-64-2 tanh, batch 64, float32.
     python bench/bench_agent.py
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""cartpole-solve of ../shared/BENCHMARK.md: train until solved (or 100k steps) over seeds 0..9.
+"""cartpole-solve of bench/BENCHMARK.md: train until solved (or 100k steps) over seeds 0..9.
 
     python bench/bench_solve.py                      # default config, seeds 0..9
     python bench/bench_solve.py --seeds 0-4 --set learning_rate=2e-3 --set optimizer=sgd
@@ -87,7 +87,7 @@ def main():
     p.add_argument("--preset", choices=sorted(NAMED_PRESETS), help="a named configuration")
     p.add_argument("--budget", type=int, default=100_000, help="training env steps per run")
     p.add_argument("--jobs", type=int, default=2, help="parallel processes")
-    p.add_argument("--no-record", action="store_true", help="do not append to bench/results.jsonl")
+    p.add_argument("--no-record", action="store_true", help="do not append the rows to the results file (see common.results_path)")
     a = p.parse_args()
     overrides = {**(NAMED_PRESETS[a.preset] if a.preset else {}), **parse_set(a.set)}
     rows, summary = run(parse_seeds(a.seeds), overrides, a.budget, a.jobs)

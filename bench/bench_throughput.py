@@ -1,4 +1,4 @@
-"""cartpole-throughput and the floor of ../shared/BENCHMARK.md.
+"""cartpole-throughput and the floor of bench/BENCHMARK.md.
 
 throughput: MLP 4-64-64-2 tanh, batch 64, plain SGD, one update per env step after 1,000
 learning-start steps, replay 50,000, hard target update every 500 steps, epsilon-greedy;

@@ -16,7 +16,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 if str(ROOT) not in sys.path:                     # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
-RESULTS = HERE / "results.jsonl"
+RESULTS = HERE / "results.jsonl"             # the project's recorded history (tracked)
+LOCAL_RESULTS = HERE / "out" / "results.jsonl"  # where a run appends by default (untracked)
 
 
 def median_us(fn, number=200, repeat=15, warmup=50):
@@ -59,9 +60,18 @@ def context():
     return ctx
 
 
-def record(rows, path=RESULTS):
-    """Append result rows (dicts) to ``bench/results.jsonl``, stamped with ``context()``."""
+def results_path():
+    """Where results go: ``$NUMPY_DDQN_RESULTS`` if set (``bench/results.jsonl`` adds to the project's
+    tracked history), else ``bench/out/results.jsonl``, which git ignores: running a benchmark changes no
+    tracked file."""
+    return Path(os.environ.get("NUMPY_DDQN_RESULTS") or LOCAL_RESULTS)
+
+
+def record(rows, path=None):
+    """Append result rows (dicts), stamped with ``context()``, to ``results_path()`` (or ``path``)."""
     ctx = context()
+    path = Path(path or results_path())
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as f:
         for row in rows:
             f.write(json.dumps({**ctx, **row}) + "\n")

@@ -1,4 +1,5 @@
-"""Run the benchmark set and print a summary table; every row is appended to bench/results.jsonl.
+"""Run the benchmark set and print a summary table; every row is appended to bench/out/results.jsonl
+(untracked; NUMPY_DDQN_RESULTS=bench/results.jsonl adds them to the project's tracked history instead).
 
     python bench/run.py                          # everything (the solve benchmark takes minutes)
     python bench/run.py --only mlp,agent,throughput
