@@ -6,11 +6,10 @@ Fixed-work configuration of bench/BENCHMARK.md: 4-64-64-2 tanh, batch 64, float3
 from __future__ import annotations
 
 import numpy as np
-
 from common import median_us, print_table, record
 
-from numpy_ddqn.agent import DDQNAgent
 from numpy_ddqn.config import Config
+from numpy_ddqn.rl.agent import DDQNAgent
 
 
 def run():

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from common import median_us, print_table, record
 
 from numpy_ddqn.nn import MLP, SGD, Adam

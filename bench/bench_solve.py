@@ -42,7 +42,7 @@ def parse_set(items):
 
 def one_run(args):
     seed, overrides, budget = args
-    from numpy_ddqn.train import train
+    from numpy_ddqn.run.loop import train
     config = Config(**{**overrides, "seed": seed, "total_steps": budget, "progress_interval": 0.0,
                        "stop_when_solved": True})
     h = train(config)

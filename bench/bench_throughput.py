@@ -13,10 +13,10 @@ import time
 
 from common import print_table, record
 
-from numpy_ddqn.agent import DDQNAgent
 from numpy_ddqn.config import Config
-from numpy_ddqn.envs import make_env
-from numpy_ddqn.train import train
+from numpy_ddqn.rl.agent import DDQNAgent
+from numpy_ddqn.run.envs import make_env
+from numpy_ddqn.run.loop import train
 
 STEPS = 20_000
 FIXED_WORK = Config(hidden_sizes=(64, 64), activation="tanh", batch_size=64, optimizer="sgd",

@@ -14,7 +14,7 @@ import statistics
 from bench_throughput import FIXED_WORK
 from common import print_table, record
 
-from numpy_ddqn.train import train
+from numpy_ddqn.run.loop import train
 
 
 def steps_per_s(num_envs, vector, seed):

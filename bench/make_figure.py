@@ -14,9 +14,9 @@ from pathlib import Path
 
 import common  # noqa: F401  (puts the checkout on sys.path)
 
+from numpy_ddqn.cli.plot import plot_runs
 from numpy_ddqn.config import Config
-from numpy_ddqn.plot import plot_runs
-from numpy_ddqn.train import train
+from numpy_ddqn.run.loop import train
 
 HERE = Path(__file__).resolve().parent
 

@@ -13,8 +13,8 @@ import argparse
 import time
 
 import bench_agent
-import bench_resources
 import bench_mlp
+import bench_resources
 import bench_solve
 import bench_throughput
 from common import print_table, record

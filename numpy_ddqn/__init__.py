@@ -4,15 +4,22 @@ The core (network, backprop, losses, optimizers, replay, targets, agent, trainin
 NumPy only; Gymnasium is imported only where an environment is made (``envs`` and the CLI).
 ``DDQN`` is the model API (Stable-Baselines3's shape); ``DDQNAgent`` and ``train`` lie beneath it.
 """
-from .agent import DDQNAgent
 from .config import Config
-from .errors import (CheckpointError, ConfigError, DivergenceError, EnvError, MissingDependency, NumpyDDQNError,
-                     TrainingError)
+from .errors import (
+                     CheckpointError,
+                     ConfigError,
+                     DivergenceError,
+                     EnvError,
+                     MissingDependency,
+                     NumpyDDQNError,
+                     TrainingError,
+)
 from .model import DDQN
 from .nn import MLP, SGD, Adam, check_mlp_gradients, td_loss
 from .policy import Policy
-from .replay import ReplayBuffer
-from .train import History, StepInfo, train
+from .rl.agent import DDQNAgent
+from .rl.replay import ReplayBuffer
+from .run.loop import History, StepInfo, train
 
 __version__ = "0.2.0.dev0"
 

@@ -12,11 +12,14 @@ import math
 import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .errors import ConfigError
-from .nn import ACTIVATIONS as _ACTIVATIONS, LOSSES as _LOSSES, OPTIMIZERS as _OPTIMIZERS
+from .nn import ACTIVATIONS as _ACTIVATIONS
+from .nn import LOSSES as _LOSSES
+from .nn import OPTIMIZERS as _OPTIMIZERS
 
 ACTIVATIONS = tuple(_ACTIVATIONS)       # the choices come from the nn/ registries
 OPTIMIZERS = tuple(_OPTIMIZERS)
@@ -94,28 +97,28 @@ class Config:
             object.__setattr__(self, name, value)   # types first, then ranges
         _validate(self)
 
-    def replace(self, **changes):
+    def replace(self, **changes: Any) -> Config:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
     @property
-    def env_kwargs_dict(self):
+    def env_kwargs_dict(self) -> dict:
         """``env_kwargs`` parsed: the keyword arguments the env is made with."""
         return json.loads(self.env_kwargs)
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         """Plain JSON-serialisable dict of every field."""
         d = dataclasses.asdict(self)
         d["hidden_sizes"] = list(self.hidden_sizes)
         return d
 
     @classmethod
-    def from_dict(cls, data, base=None):
+    def from_dict(cls, data: dict, base: Config | None = None) -> Config:
         """Build from a dict (a config file, a checkpoint); unknown keys and wrong types are errors."""
         return (base or cls()).replace(**coerce_fields(data))
 
     @classmethod
-    def for_env(cls, env_id, **overrides):
+    def for_env(cls, env_id: str, **overrides: Any) -> Config:
         """The preset for ``env_id`` (see ``preset_name``), with overrides applied (validated once)."""
         preset = PRESETS.get(preset_name(env_id), {})
         return cls(**{**preset, **coerce_fields(overrides), "env_id": env_id})
@@ -204,7 +207,7 @@ def _coerce(name, value):
     raise ConfigError(f"config field '{name}' must be {what}, got {value!r}")
 
 
-def coerce_fields(data):
+def coerce_fields(data: dict) -> dict:
     """Check a mapping of field values (from a file, a checkpoint, flags): known names, right types.
 
     Returns the values converted to the fields' types; raises ``ConfigError`` naming the field.
@@ -225,7 +228,7 @@ ALIASES = {"env": "env_id", "steps": "total_steps"}
 """Config-file keys that may stand for a field: the command line's ``--env`` and ``--steps``."""
 
 
-def read_config_file(path):
+def read_config_file(path: str | Path) -> dict:
     """The field values of a JSON (``.json``) or TOML (``.toml``) file, checked and converted.
 
     Keys are field names; ``env`` and ``steps`` (the flags' names) are accepted for ``env_id`` and
@@ -256,7 +259,7 @@ def read_config_file(path):
     return coerce_fields(data)
 
 
-def load_config_file(path, base=None):
+def load_config_file(path: str | Path, base: Config | None = None) -> Config:
     """A ``Config`` from a config file's values over ``base``, or over the preset of the env it names."""
     fields = read_config_file(path)
     if base is None:
@@ -264,7 +267,7 @@ def load_config_file(path, base=None):
     return base.replace(**fields)
 
 
-def preset_name(env_id):
+def preset_name(env_id: str) -> str | None:
     """The key of ``PRESETS`` that applies to ``env_id``, or ``None``.
 
     Gymnasium's ``module:EnvName-v0`` form uses the preset of ``EnvName-v0``.

@@ -17,13 +17,13 @@ from typing import Any, Callable, Union
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .agent import DDQNAgent
 from .checkpoint import save_checkpoint
 from .config import Config
 from .errors import ConfigError
 from .policy import Policy
-from .run import SAVED_HISTORY, StepInfo, checkpoint_state
-from .train import History, train
+from .rl.agent import DDQNAgent
+from .run.loop import History, train
+from .run.runner import SAVED_HISTORY, StepInfo, checkpoint_state
 
 Callback = Union[Callable[[StepInfo], Any], Any]
 """A callable taking a ``StepInfo`` (or an object with ``on_step(info)``); returning ``False`` stops."""
@@ -70,7 +70,7 @@ class DDQN:
         self.config = self.config.replace(total_steps=done + int(total_timesteps),
                                           progress_interval=2.0 if progress_bar else 0.0)
         if self.env is None:
-            from .envs import env_from_config
+            from .run.envs import env_from_config
             self.env = env_from_config(self.config)
         if self.agent is not None:
             self.agent.config = self.config

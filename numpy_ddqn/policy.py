@@ -17,6 +17,7 @@ the actions are the trained agent's greedy actions exactly.
 from __future__ import annotations
 
 import json
+import os
 from typing import Callable
 
 import numpy as np
@@ -53,7 +54,7 @@ class Policy:
         self.obs_dim, self.n_actions = self.layers[0][0].shape[0], self.layers[-1][0].shape[1]
         self._act = ACTIVATIONS[activation]
 
-    def q_values(self, obs) -> np.ndarray:                      # (obs_dim,) -> (A,) or (B, obs_dim) -> (B, A)
+    def q_values(self, obs: np.ndarray) -> np.ndarray:                      # (obs_dim,) -> (A,) or (B, obs_dim) -> (B, A)
         """Q-values of one observation or a batch."""
         x = np.asarray(obs, dtype=self.dtype)
         single = x.ndim == 1
@@ -70,14 +71,14 @@ class Policy:
         q += b
         return q[0] if single else q
 
-    def act(self, obs) -> int | np.ndarray:
+    def act(self, obs: np.ndarray) -> int | np.ndarray:
         """The greedy action: an ``int`` for one observation, an ``(B,)`` int64 array for a batch."""
         q = self.q_values(obs)
         return int(q.argmax()) if q.ndim == 1 else q.argmax(axis=1)
 
     __call__ = act
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> str | os.PathLike:
         """Write the policy file (``.npz``, no pickle)."""
         meta = {"format": FORMAT, "activation": self.activation, "env_id": self.env_id,
                 "sizes": [self.obs_dim] + [W.shape[1] for W, _ in self.layers]}
@@ -87,7 +88,7 @@ class Policy:
         return path
 
     @classmethod
-    def load(cls, path) -> Policy:
+    def load(cls, path: str | os.PathLike) -> Policy:
         """Read a policy file written by ``save`` (or ``numpy-ddqn export``)."""
         with np.load(path, allow_pickle=False) as data:
             if "meta" not in data.files:

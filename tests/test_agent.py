@@ -3,14 +3,15 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from numpy_ddqn.agent import DDQNAgent, DivergenceError
 from numpy_ddqn.config import Config
 from numpy_ddqn.nn import numeric_grad, td_loss
-from numpy_ddqn.replay import Batch
-from numpy_ddqn.schedules import ExponentialSchedule, LinearSchedule
-from numpy_ddqn.targets import double_dqn_targets, dqn_targets
+from numpy_ddqn.rl.agent import DDQNAgent, DivergenceError
+from numpy_ddqn.rl.replay import Batch
+from numpy_ddqn.rl.schedules import ExponentialSchedule, LinearSchedule
+from numpy_ddqn.rl.targets import double_dqn_targets, dqn_targets
 
 
 def random_batch(rng, B, obs_dim, A):

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from numpy_ddqn.agent import DDQNAgent
 from numpy_ddqn.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
 from numpy_ddqn.config import Config
 from numpy_ddqn.errors import CheckpointError
+from numpy_ddqn.rl.agent import DDQNAgent
 
 
 def agent_state(config=None, obs_dim=4, n_actions=2):

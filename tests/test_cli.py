@@ -109,7 +109,7 @@ def test_resume_refuses_flags_it_would_ignore(tmp_path):
 
 
 def test_without_gymnasium_the_error_says_how_to_install_it(tmp_path):
-    code = ("import sys; sys.modules['gymnasium'] = None; from numpy_ddqn.cli import main; "
+    code = ("import sys; sys.modules['gymnasium'] = None; from numpy_ddqn.cli.main import main; "
             "sys.exit(main(['train', '--steps', '10']))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 1 and "Traceback" not in out.stderr

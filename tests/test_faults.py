@@ -10,14 +10,14 @@ import pytest
 
 gym = pytest.importorskip("gymnasium")
 
+from helpers import cli  # noqa: E402
+
 from numpy_ddqn.checkpoint import load_checkpoint  # noqa: E402
 from numpy_ddqn.config import Config  # noqa: E402
 from numpy_ddqn.errors import EnvError, TrainingError  # noqa: E402
-from numpy_ddqn.report import format_summary  # noqa: E402
-from numpy_ddqn.runlog import read_log  # noqa: E402
-from numpy_ddqn.train import train  # noqa: E402
-
-from helpers import cli  # noqa: E402
+from numpy_ddqn.run.loop import train  # noqa: E402
+from numpy_ddqn.run.report import format_summary  # noqa: E402
+from numpy_ddqn.run.runlog import read_log  # noqa: E402
 
 FAULTY = textwrap.dedent('''
     import gymnasium as gym
@@ -125,7 +125,7 @@ def test_an_env_crash_mid_run_saves_logs_and_resumes(faulty, tmp_path):
 
 def test_an_unexpected_exception_in_the_loop_is_saved_and_named(faulty, tmp_path, monkeypatch):
     _, module = faulty
-    from numpy_ddqn.agent import DDQNAgent
+    from numpy_ddqn.rl.agent import DDQNAgent
     original = DDQNAgent.observe
 
     def broken(self, *args):
@@ -185,7 +185,7 @@ def test_two_concurrent_runs_into_one_folder_the_second_is_refused(tmp_path):
 
 LOCK_HOLDER = """
 import sys, time
-from numpy_ddqn.runlock import RunLock
+from numpy_ddqn.run.runlock import RunLock
 lock = RunLock(sys.argv[1]).acquire()
 print("held", flush=True)
 time.sleep(60)
@@ -196,8 +196,9 @@ def test_a_held_lock_refuses_and_a_killed_holder_leaves_none_behind(tmp_path):
     import signal
     import subprocess
     import sys
+
     from numpy_ddqn.errors import RunFolderBusy
-    from numpy_ddqn.runlock import RunLock
+    from numpy_ddqn.run.runlock import RunLock
     holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
     with pytest.raises(RunFolderBusy, match=rf"{tmp_path} is in use by another numpy-ddqn process \(pid {holder.pid}\)"):
@@ -215,9 +216,9 @@ def test_a_held_lock_refuses_and_a_killed_holder_leaves_none_behind(tmp_path):
 # -- 5, 6. memory the machine cannot have; resume costs what was saved ------------------------------
 
 def test_memory_is_planned_before_allocating_and_refused_in_one_line(monkeypatch):
-    from numpy_ddqn import memory
-    from numpy_ddqn.agent import DDQNAgent
     from numpy_ddqn.errors import ConfigError
+    from numpy_ddqn.rl import memory
+    from numpy_ddqn.rl.agent import DDQNAgent
     with pytest.raises(ConfigError, match=r"needs 480.0 GB \(replay 480.0 GB: 10,000,000,000 transitions x 48 "
                                           r"bytes.*lower buffer_size or hidden_sizes"):
         DDQNAgent(4, 2, Config(buffer_size=10**10))
@@ -232,7 +233,7 @@ def test_memory_is_planned_before_allocating_and_refused_in_one_line(monkeypatch
 
 @pytest.mark.parametrize("optimizer, momentum", [("adam", 0.0), ("sgd", 0.0), ("sgd", 0.9)])
 def test_the_plan_is_what_the_agent_allocates(optimizer, momentum):
-    from numpy_ddqn.agent import DDQNAgent
+    from numpy_ddqn.rl.agent import DDQNAgent
     agent = DDQNAgent(5, 3, Config(buffer_size=777, learning_starts=100, hidden_sizes=(7, 9), optimizer=optimizer,
                                    momentum=momentum, learning_rate=1e-2, batch_size=8))
     for i in range(8):
@@ -252,7 +253,7 @@ def test_the_start_line_shows_the_planned_memory(tmp_path):
 
 RESUME_PEAK = """
 import resource, sys
-from numpy_ddqn.agent import DDQNAgent
+from numpy_ddqn.rl.agent import DDQNAgent
 agent = DDQNAgent.from_checkpoint(sys.argv[1])
 assert agent.replay.size == 300 and agent.replay.capacity == 30_000_000
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
@@ -278,7 +279,7 @@ def test_resuming_a_large_mostly_empty_replay_costs_what_was_saved(tmp_path):
     (1.5, "action 1.5 is not an integer"), (np.array([0, 1]), "is not an integer"), (True, "not an integer"),
 ])
 def test_observe_refuses_actions_outside_the_space(action, message):
-    from numpy_ddqn.agent import DDQNAgent
+    from numpy_ddqn.rl.agent import DDQNAgent
     agent = DDQNAgent(3, 2, Config(buffer_size=100, learning_starts=10, batch_size=4))
     with pytest.raises(ValueError, match=message):
         agent.observe(np.zeros(3), action, 1.0, np.zeros(3), False)
@@ -290,7 +291,7 @@ def test_observe_refuses_actions_outside_the_space(action, message):
 
 def test_targets_and_td_loss_check_shapes():
     from numpy_ddqn.nn.losses import td_loss
-    from numpy_ddqn.targets import double_dqn_targets, dqn_targets
+    from numpy_ddqn.rl.targets import double_dqn_targets, dqn_targets
     B, q, r = 5, np.ones((5, 3)), np.ones(5)
     with pytest.raises(ValueError, match=r"reward must be an array of shape \(B,\) = \(5,\), got \(5, 1\)"):
         double_dqn_targets(r[:, None], r, q, q, 0.9)

@@ -12,9 +12,9 @@ import pytest
 
 gym = pytest.importorskip("gymnasium")
 
-from numpy_ddqn.runlog import read_log  # noqa: E402
-
 from helpers import cli  # noqa: E402
+
+from numpy_ddqn.run.runlog import read_log  # noqa: E402
 
 FAST = ["--eval-interval", "0", "--progress-interval", "0", "--learning-starts", "64", "--batch-size", "32",
         "--hidden-sizes", "16"]
@@ -109,7 +109,8 @@ def test_resume_with_a_budget_already_spent_says_so(tmp_path):
 
 def test_progress_rate_after_resume_counts_from_the_resumed_step():
     import io
-    from numpy_ddqn.report import Progress
+
+    from numpy_ddqn.run.report import Progress
     stream = io.StringIO()
     p = Progress(20_000, 1.0, stream, start_steps=15_000)
     p._last_time -= 1.0                                 # one second ago
@@ -192,7 +193,7 @@ class ThreadProbe(gym.Env):
 def test_training_runs_with_the_configured_blas_threads(threads):
     pytest.importorskip("threadpoolctl")
     from numpy_ddqn.config import Config
-    from numpy_ddqn.train import train
+    from numpy_ddqn.run.loop import train
     env = ThreadProbe()
     train(Config(total_steps=50, learning_starts=16, batch_size=16, hidden_sizes=(8,), eval_interval=0,
                  progress_interval=0.0, threads=threads), env=env)
@@ -209,7 +210,7 @@ def checkpoint(tmp_path_factory):
 
 
 def cli_without_pygame(args, env=None):
-    code = ("import sys; sys.modules['pygame'] = None; from numpy_ddqn.cli import main; "
+    code = ("import sys; sys.modules['pygame'] = None; from numpy_ddqn.cli.main import main; "
             f"sys.exit(main({[str(a) for a in args]!r}))")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
 

@@ -1,7 +1,8 @@
 """Backprop of the MLP against central finite differences, in float64, on hypothesis-drawn nets."""
 import numpy as np
 import pytest
-from hypothesis import assume, given, strategies as st
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from numpy_ddqn.nn import MLP, check_mlp_gradients, numeric_grad
 from numpy_ddqn.nn.layers import ACTIVATIONS, linear_backward, linear_forward

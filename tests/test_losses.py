@@ -1,7 +1,8 @@
 """TD losses: values against their definitions, gradients against finite differences."""
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from numpy_ddqn.nn import huber, mse, numeric_grad, td_loss
 

@@ -9,10 +9,10 @@ import pytest
 
 gym = pytest.importorskip("gymnasium")
 
+from helpers import cli  # noqa: E402
+
 import numpy_ddqn  # noqa: E402
 from numpy_ddqn import DDQN, ConfigError, Policy, StepInfo  # noqa: E402
-
-from helpers import cli  # noqa: E402
 
 SMALL = dict(seed=3, learning_starts=100, batch_size=32, hidden_sizes=(16,), eval_interval=0)
 
@@ -123,7 +123,7 @@ def test_exported_policy_alone_with_numpy_acts_exactly_like_the_agent(model, tmp
                "--batch-size", "32", "--eval-interval", "0", "--progress-interval", "0").returncode == 0
     out = cli("export", run / "last.npz", tmp_path / "policy.npz")
     assert out.returncode == 0 and "policy.npz" in out.stdout, out.stderr
-    from numpy_ddqn.agent import DDQNAgent
+    from numpy_ddqn.rl.agent import DDQNAgent
     agent = DDQNAgent.from_checkpoint(run / "last.npz")
     obs = observations(1000, seed=1)
     np.save(tmp_path / "obs.npy", obs)

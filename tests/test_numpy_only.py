@@ -6,8 +6,8 @@ import textwrap
 
 import numpy_ddqn
 
-GYM_MODULES = {"numpy_ddqn.envs", "numpy_ddqn.cli", "numpy_ddqn.__main__", "numpy_ddqn.plot",
-               "numpy_ddqn.record"}
+GYM_MODULES = {"numpy_ddqn.run.envs", "numpy_ddqn.cli.main", "numpy_ddqn.__main__", "numpy_ddqn.cli.plot",
+               "numpy_ddqn.cli.record"}
 
 
 def core_modules():

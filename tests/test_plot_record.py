@@ -8,9 +8,9 @@ import pytest
 pytest.importorskip("gymnasium")
 pytest.importorskip("matplotlib")
 
+from numpy_ddqn.cli.plot import DIAGNOSTICS, load_run, make_figures, plot_runs  # noqa: E402
 from numpy_ddqn.config import Config  # noqa: E402
-from numpy_ddqn.plot import DIAGNOSTICS, load_run, make_figures, plot_runs  # noqa: E402
-from numpy_ddqn.train import train  # noqa: E402
+from numpy_ddqn.run.loop import train  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 QUICK = dict(total_steps=800, learning_starts=100, batch_size=32, eval_interval=400, eval_episodes=2,
@@ -56,7 +56,7 @@ def test_plot_cli_and_bad_run_dir(runs, tmp_path):
 
 
 def test_plot_without_matplotlib_names_the_extra(runs):
-    code = ("import sys; sys.modules['matplotlib'] = None; from numpy_ddqn.cli import main; "
+    code = ("import sys; sys.modules['matplotlib'] = None; from numpy_ddqn.cli.main import main; "
             f"sys.exit(main(['plot', {str(runs[0])!r}]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 1 and "numpy_ddqn[plot]" in out.stderr and "Traceback" not in out.stderr
@@ -64,7 +64,7 @@ def test_plot_without_matplotlib_names_the_extra(runs):
 
 def test_record_writes_a_short_clip(runs, tmp_path):
     pytest.importorskip("pygame")
-    from numpy_ddqn.record import record_video
+    from numpy_ddqn.cli.record import record_video
     gif = tmp_path / "clip.gif"
     line = record_video(runs[0] / "last.npz", gif, episodes=1, max_steps=20, fps=25)
     assert str(gif) in line
@@ -85,7 +85,7 @@ def test_record_writes_a_short_clip(runs, tmp_path):
 def test_record_without_imageio_names_the_extra(runs, tmp_path):
     pytest.importorskip("pygame")
     code = ("import sys; sys.modules['imageio'] = None; sys.modules['imageio_ffmpeg'] = None; "
-            "from numpy_ddqn.cli import main; "
+            "from numpy_ddqn.cli.main import main; "
             f"sys.exit(main(['record', {str(runs[0] / 'last.npz')!r}, '--out', {str(tmp_path / 'x.mp4')!r}, "
             "'--max-steps', '5']))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -108,7 +108,7 @@ def test_update_diagnostics_are_logged(runs):
 
 
 def test_runs_are_grouped_by_configuration_with_labels_naming_the_difference():
-    from numpy_ddqn.plot import group_runs
+    from numpy_ddqn.cli.plot import group_runs
     run = lambda seed, lr: {"config": {"seed": seed, "learning_rate": lr, "gamma": 0.99, "progress_interval": 2.0}}
     groups = group_runs([run(0, 1e-3), run(1, 1e-3), run(0, 5e-4), run(2, 1e-3)])
     assert [(label, [r["config"]["seed"] for r in g]) for label, g in groups] == [
@@ -117,7 +117,7 @@ def test_runs_are_grouped_by_configuration_with_labels_naming_the_difference():
 
 
 def test_a_run_that_stopped_early_holds_its_last_value_so_the_mean_does_not_jump():
-    from numpy_ddqn.plot import on_grid
+    from numpy_ddqn.cli.plot import on_grid
     grid, ys = on_grid([(np.array([1.0, 2.0]), np.array([10.0, 500.0])),
                         (np.array([1.0, 2.0, 3.0, 4.0]), np.array([10.0, 100.0, 300.0, 500.0]))])
     np.testing.assert_array_equal(grid, [1, 2, 3, 4])

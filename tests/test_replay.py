@@ -1,9 +1,10 @@
 """The ring buffer against a naive list-based reference, driven by hypothesis."""
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from numpy_ddqn.replay import ReplayBuffer
+from numpy_ddqn.rl.replay import ReplayBuffer
 
 
 def transitions(n, obs_dim, seed):

@@ -1,8 +1,9 @@
 """DQN and Double-DQN targets against a naive per-sample loop written straight from the papers."""
 import numpy as np
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from numpy_ddqn.targets import double_dqn_targets, dqn_targets
+from numpy_ddqn.rl.targets import double_dqn_targets, dqn_targets
 
 batches = dict(B=st.integers(1, 16), A=st.integers(1, 6), seed=st.integers(0, 2**32 - 1),
                gamma=st.floats(0.0, 1.0))
@@ -52,8 +53,8 @@ def test_terminated_removes_the_bootstrap_term(B, A, seed, gamma):
 
 def test_truncation_still_bootstraps_in_the_agent():
     """The agent stores terminated only: a truncated (time-limit) transition keeps its bootstrap."""
-    from numpy_ddqn.agent import DDQNAgent
     from numpy_ddqn.config import Config
+    from numpy_ddqn.rl.agent import DDQNAgent
     agent = DDQNAgent(2, 2, Config(learning_starts=10, batch_size=2, buffer_size=10))
     agent.observe(np.ones(2), 0, 1.0, np.ones(2), terminated=False, truncated=True)
     agent.observe(np.ones(2), 1, 1.0, np.ones(2), terminated=True, truncated=False)

@@ -6,9 +6,9 @@ pytest.importorskip("gymnasium")
 pytest.importorskip("tensorboardX")
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 
-from numpy_ddqn.runlog import read_log  # noqa: E402
-
 from helpers import cli  # noqa: E402
+
+from numpy_ddqn.run.runlog import read_log  # noqa: E402
 
 
 def test_tensorboard_scalars_match_the_log(tmp_path):
@@ -36,7 +36,7 @@ def test_tensorboard_scalars_match_the_log(tmp_path):
 def test_without_tensorboardx_the_error_names_the_extra(tmp_path):
     import subprocess
     import sys
-    code = ("import sys; sys.modules['tensorboardX'] = None; from numpy_ddqn.cli import main; "
+    code = ("import sys; sys.modules['tensorboardX'] = None; from numpy_ddqn.cli.main import main; "
             f"sys.exit(main(['train', '--tensorboard', {str(tmp_path / 'tb')!r}, '--steps', '10']))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 1 and "pip install 'numpy_ddqn[tensorboard]'" in out.stderr

@@ -6,10 +6,10 @@ import pytest
 
 gym = pytest.importorskip("gymnasium")
 
-from numpy_ddqn.agent import DDQNAgent  # noqa: E402
 from numpy_ddqn.config import Config  # noqa: E402
-from numpy_ddqn.runlog import read_log  # noqa: E402
-from numpy_ddqn.train import train  # noqa: E402
+from numpy_ddqn.rl.agent import DDQNAgent  # noqa: E402
+from numpy_ddqn.run.loop import train  # noqa: E402
+from numpy_ddqn.run.runlog import read_log  # noqa: E402
 
 QUICK = dict(total_steps=600, learning_starts=100, batch_size=32, eval_interval=300, eval_episodes=2,
              progress_interval=0.0, hidden_sizes=(16,), log_interval=300)
@@ -39,7 +39,7 @@ def test_solves_cartpole_with_a_fixed_seed():
     assert h.evals[-1]["confirm_mean"] >= 475
     # the greedy policy really balances the pole on fresh start states
     env = gym.make("CartPole-v1")
-    from numpy_ddqn.evaluate import evaluate
+    from numpy_ddqn.run.evaluate import evaluate
     assert evaluate(h.agent.greedy_action, env, 5, seed=777).mean() >= 475
 
 

@@ -7,7 +7,7 @@ import pytest
 gym = pytest.importorskip("gymnasium")
 
 from numpy_ddqn.config import Config  # noqa: E402
-from numpy_ddqn.train import train  # noqa: E402
+from numpy_ddqn.run.loop import train  # noqa: E402
 
 
 def length(k):
@@ -80,7 +80,7 @@ def test_async_vector_envs_store_the_same_transitions_as_sync():
 
 
 def test_vector_envs_from_the_config_learn_and_evaluate(tmp_path):
-    from numpy_ddqn.runlog import read_log
+    from numpy_ddqn.run.runlog import read_log
     h = train(Config(num_envs=4, total_steps=2000, learning_starts=200, batch_size=32, hidden_sizes=(16,),
                      eval_interval=1000, eval_episodes=2, progress_interval=0.0), out_dir=tmp_path)
     assert h.steps == 2000 and [e["step"] for e in h.evals] == [1000, 2000] and h.agent.updates > 0

@@ -6,9 +6,12 @@ Use float64: in float32 the rounding error of L swamps the difference for any us
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .mlp import MLP
 
 
 def numeric_grad(f, x, eps=1e-6):                  # x: any shape, float64 -> same shape
@@ -55,7 +58,8 @@ class GradCheck(NamedTuple):
         return "\n".join(lines)
 
 
-def check_mlp_gradients(net, x, dout=None, eps=1e-6, rng=None):
+def check_mlp_gradients(net: MLP, x: np.ndarray, dout: np.ndarray | None = None, eps: float = 1e-6,
+                        rng: np.random.Generator | None = None) -> GradCheck:
     """Compare ``net.backward`` with central differences of ``L = sum(net(x) * dout)``.
 
     Args:

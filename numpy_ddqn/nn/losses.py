@@ -34,7 +34,8 @@ LOSSES = {"huber": huber, "mse": mse}
 """Elementwise TD losses by name: ``name -> f(td_error) -> (loss, dloss/dtd_error)``."""
 
 
-def td_loss(q, actions, targets, kind="huber"):   # q: (B, A), actions: (B,), targets: (B,)
+def td_loss(q: np.ndarray, actions: np.ndarray, targets: np.ndarray,
+            kind: str = "huber") -> tuple[float, np.ndarray, np.ndarray]:   # q: (B, A), actions: (B,), targets: (B,)
     """Loss on ``Q(s, a)`` at the taken actions, and its gradient w.r.t. the whole output ``q``.
 
     ``td_error = Q(s, a) - y``. Returns ``(loss, dq, td_error)`` where ``dq: (B, A)`` is zero

@@ -8,6 +8,7 @@ sync and Polyak averaging are each a single NumPy call over one vector, however 
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing
 
 from .layers import ACTIVATIONS, linear_backward
 
@@ -35,7 +36,8 @@ class MLP:
     layer is linear, so Glorot); biases start at zero.
     """
 
-    def __init__(self, sizes, activation="tanh", dtype=np.float32, rng=None):
+    def __init__(self, sizes: tuple[int, ...] | list[int], activation: str = "tanh",
+                 dtype: np.typing.DTypeLike = np.float32, rng: np.random.Generator | None = None) -> None:
         sizes = tuple(int(s) for s in sizes)
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"sizes must list at least an input and an output width, all >= 1; got {sizes}")
@@ -62,15 +64,15 @@ class MLP:
         self.init_weights(np.random.default_rng(0) if rng is None else rng)
 
     @property
-    def param_names(self):
+    def param_names(self) -> list[str]:
         """``["W0", "b0", "W1", "b1", ...]``, matching ``params`` and the gradients."""
         return [f"{k}{i}" for i in range(self.n_layers) for k in ("W", "b")]
 
-    def views(self, flat):
+    def views(self, flat: np.ndarray) -> list[np.ndarray]:
         """Split a flat vector of length ``n_params`` into views shaped like the parameters."""
         return [flat[start:stop].reshape(shape) for start, stop, shape in self._slices]
 
-    def init_weights(self, rng):
+    def init_weights(self, rng: np.random.Generator) -> None:
         """Draw fresh weights from ``rng`` (Glorot for tanh/identity and the output, He for relu)."""
         for i in range(self.n_layers):
             W, b = self.params[2 * i], self.params[2 * i + 1]
@@ -85,7 +87,7 @@ class MLP:
 
     # -- forward / backward -------------------------------------------------------------
 
-    def forward(self, x):                         # x: (B, n_in) -> q: (B, n_out), cache
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:                         # x: (B, n_in) -> q: (B, n_out), cache
         """Return ``(out, cache)``; ``cache`` holds exactly what ``backward`` needs.
 
         ``cache[i]`` is the input of linear layer i: the network input, then each hidden
@@ -110,7 +112,8 @@ class MLP:
         """Forward without keeping a cache (acting, evaluation, targets)."""
         return self.forward(x)[0]
 
-    def backward(self, dout, cache, out=None):    # dout: (B, n_out) -> grads like params
+    def backward(self, dout: np.ndarray, cache: list[np.ndarray],
+                 out: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:    # dout: (B, n_out) -> grads like params
         """Gradients of a loss with respect to every parameter, given ``dout = dL/d(output)``.
 
         Args:
@@ -139,22 +142,22 @@ class MLP:
 
     # -- weights as plain data ----------------------------------------------------------
 
-    def copy_from(self, other):
+    def copy_from(self, other: MLP) -> None:
         """Overwrite this network's weights with ``other``'s (same architecture): target <- online."""
         self._check_compatible(other)
         np.copyto(self.flat, other.flat)
 
-    def polyak_from(self, other, tau):
+    def polyak_from(self, other: MLP, tau: float) -> None:
         """Soft update ``theta <- tau * theta_other + (1 - tau) * theta`` (in place)."""
         self._check_compatible(other)
         self.flat *= 1.0 - tau
         self.flat += tau * other.flat
 
-    def get_weights(self):
+    def get_weights(self) -> list[np.ndarray]:
         """Copies of ``[W0, b0, W1, b1, ...]`` as plain arrays."""
         return [p.copy() for p in self.params]
 
-    def set_weights(self, weights):
+    def set_weights(self, weights: list[np.ndarray]) -> None:
         """Set all parameters from a list shaped like ``get_weights()``."""
         weights = list(weights)
         if len(weights) != len(self.params):
@@ -166,7 +169,7 @@ class MLP:
         for p, w in zip(self.params, weights):
             p[...] = w
 
-    def weight_norms(self):
+    def weight_norms(self) -> dict[str, float]:
         """L2 norm of each parameter array, by name (``{"W0": ..., "b0": ...}``)."""
         return {n: float(np.sqrt(np.dot(p.ravel(), p.ravel()))) for n, p in zip(self.param_names, self.params)}
 

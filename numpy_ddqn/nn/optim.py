@@ -11,12 +11,12 @@ import math
 import numpy as np
 
 
-def global_norm(grad):                            # grad: (P,) -> float
+def global_norm(grad: np.ndarray) -> float:                            # grad: (P,) -> float
     """||g||_2 over every parameter (the flat gradient makes it one dot product)."""
     return math.sqrt(float(np.dot(grad, grad)))
 
 
-def clip_grad_norm(grad, max_norm):               # grad: (P,), in place -> norm before clipping
+def clip_grad_norm(grad: np.ndarray, max_norm: float) -> float:               # grad: (P,), in place -> norm before clipping
     """Scale ``grad`` in place so that its global L2 norm is at most ``max_norm``; return the old norm."""
     norm = global_norm(grad)
     if norm > max_norm:
@@ -31,7 +31,7 @@ class SGD:
     (Nesterov: ``p <- p - lr * (g + mu * v)``), as ``torch.optim.SGD``.
     """
 
-    def __init__(self, lr, momentum=0.0, nesterov=False):
+    def __init__(self, lr: float, momentum: float = 0.0, nesterov: bool = False) -> None:
         if not lr > 0:
             raise ValueError(f"lr must be > 0, got {lr}")
         if not 0.0 <= momentum < 1.0:
@@ -42,7 +42,7 @@ class SGD:
         self.t = 0
         self.velocity = None
 
-    def step(self, params, grad):                 # params, grad: (P,); params updated in place
+    def step(self, params: np.ndarray, grad: np.ndarray) -> None:                 # params, grad: (P,); params updated in place
         """Apply one update to ``params`` in place."""
         self.t += 1
         if self.momentum == 0.0:
@@ -58,7 +58,7 @@ class SGD:
         else:
             params -= self.lr * self.velocity
 
-    def state_dict(self):
+    def state_dict(self) -> dict:
         """The optimizer's state as plain arrays and numbers."""
         state = {"kind": "sgd", "lr": self.lr, "momentum": self.momentum,
                  "nesterov": self.nesterov, "t": self.t}
@@ -66,7 +66,7 @@ class SGD:
             state["velocity"] = self.velocity.copy()
         return state
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: dict) -> None:
         """Restore a state from ``state_dict()``; the next step continues exactly."""
         _check_kind(state, "sgd")
         self.lr, self.momentum = float(state["lr"]), float(state["momentum"])
@@ -82,7 +82,7 @@ class Adam:
     ``v_hat = v / (1 - b2**t)``.
     """
 
-    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
         if not lr > 0:
             raise ValueError(f"lr must be > 0, got {lr}")
         for name, beta in (("beta1", beta1), ("beta2", beta2)):
@@ -95,7 +95,7 @@ class Adam:
         self.m = self.v = None
         self._work = None
 
-    def step(self, params, grad):                 # params, grad: (P,); params updated in place
+    def step(self, params: np.ndarray, grad: np.ndarray) -> None:                 # params, grad: (P,); params updated in place
         """Apply one update to ``params`` in place."""
         if self.m is None:
             self.m, self.v, self._work = np.zeros_like(grad), np.zeros_like(grad), np.empty_like(grad)
@@ -116,7 +116,7 @@ class Adam:
         w *= self.lr * c2 / (1.0 - b1 ** self.t)
         params -= w
 
-    def state_dict(self):
+    def state_dict(self) -> dict:
         """The optimizer's state as plain arrays and numbers."""
         state = {"kind": "adam", "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2,
                  "eps": self.eps, "t": self.t}
@@ -124,7 +124,7 @@ class Adam:
             state["m"], state["v"] = self.m.copy(), self.v.copy()
         return state
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: dict) -> None:
         """Restore a state from ``state_dict()``; the next step continues exactly."""
         _check_kind(state, "adam")
         self.lr, self.beta1, self.beta2 = float(state["lr"]), float(state["beta1"]), float(state["beta2"])

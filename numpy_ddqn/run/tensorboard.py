@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from .errors import require
+from ..errors import require
 
 UPDATE_TAGS = {"loss": "train/loss", "q_mean": "train/q_mean", "q_max": "train/q_max",
                "td_abs_mean": "train/td_abs_mean", "grad_norm": "train/grad_norm", "lr": "train/learning_rate",

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import NumpyDDQNError
+from ..errors import NumpyDDQNError
 from .runlog import CONFIG_NAME, LAST, LOG_NAME, read_run
 
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from .agent import DDQNAgent
-from .config import Config
-from .run import RESUME_FIELDS, History, Run, StepInfo
+from ..config import Config
+from ..rl.agent import DDQNAgent
+from .runner import RESUME_FIELDS, History, Run, StepInfo
 
 __all__ = ["train", "loop", "vector_loop", "History", "StepInfo", "RESUME_FIELDS"]
 

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 
 class MemoryPlan(NamedTuple):

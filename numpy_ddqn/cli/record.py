@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MissingDependency, require
-from .evaluate import HELDOUT_SEED
+from ..errors import MissingDependency, require
+from ..run.evaluate import HELDOUT_SEED
 
 
 def _has_ffmpeg():
@@ -63,8 +63,8 @@ def write_video(frames, path, fps=50):
 
 def record_video(checkpoint, out=None, episodes=1, seed=HELDOUT_SEED, max_steps=500, fps=50):
     """Record a checkpoint's greedy agent on the env it was trained on; returns a line naming the file."""
-    from .agent import DDQNAgent
-    from .envs import check_spaces, env_from_config, rendering
+    from ..rl.agent import DDQNAgent
+    from ..run.envs import check_spaces, env_from_config, rendering
     checkpoint = Path(checkpoint)
     state = DDQNAgent.read_checkpoint(checkpoint)
     with rendering("record"):                 # no pygame, or no way to draw: one line, not SDL's traceback

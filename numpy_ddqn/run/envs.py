@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from .errors import EnvError, MissingDependency, require
+from ..errors import EnvError, MissingDependency, require
 
 
 def make_env(env_id, render_mode=None, **kwargs):

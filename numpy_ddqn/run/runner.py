@@ -18,16 +18,22 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .agent import DDQNAgent
-from .checkpoint import save_checkpoint
-from .config import Config, preset_name
+from ..checkpoint import save_checkpoint
+from ..config import Config, preset_name
+from ..errors import (
+    CheckpointError,
+    DivergenceError,
+    EnvError,
+    NumpyDDQNError,
+    TrainingError,
+)
+from ..rl.agent import DDQNAgent
+from ..rl.seeding import rng_state, set_rng_state
 from .envs import env_rng
-from .errors import CheckpointError, DivergenceError, EnvError, NumpyDDQNError, TrainingError
 from .evaluate import solve_check
 from .report import Progress, start_line, summary_fields
 from .runlock import RunLock
 from .runlog import BEST, LAST, Diagnostics, RunLog
-from .seeding import rng_state, set_rng_state
 
 RESUME_FIELDS = ("total_steps", "stop_when_solved", "progress_interval", "threads", "tensorboard")
 """The config fields a resumed run may change; every other one is the checkpoint's."""
@@ -126,7 +132,14 @@ class Run:
 
     def __init__(self, config=None, env=None, out_dir=None, resume=None, eval_env=None, agent=None,
                  callback=None, carry=None):
-        from .envs import check_spaces, env_from_config, env_name, is_vector, make_env, vector_env_from_config
+        from .envs import (
+            check_spaces,
+            env_from_config,
+            env_name,
+            is_vector,
+            make_env,
+            vector_env_from_config,
+        )
         saved, loop = None, dict(carry or {})
         if resume is not None:                            # the checkpoint's config, a few fields changed
             saved = DDQNAgent.read_checkpoint(resume)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import require
-from .runlog import read_run
+from ..errors import require
+from ..run.runlog import read_run
 
 DIAGNOSTICS = [("loss", "loss (Huber / MSE)"), ("q_max", "max Q"), ("q_mean", "mean Q"),
                ("td_abs_mean", "mean |TD error|"), ("grad_norm", "gradient norm"), ("weight_norm", "weight norms")]

@@ -12,11 +12,11 @@ import signal
 import sys
 from pathlib import Path
 
-from .config import ALIASES, FIELDS, Config, read_config_file
-from .errors import ConfigError, NumpyDDQNError
-from .evaluate import HELDOUT_SEED
-from .presets import NAMED_PRESETS
-from .runlog import LAST, LOG_NAME
+from ..config import ALIASES, FIELDS, Config, read_config_file
+from ..errors import ConfigError, NumpyDDQNError
+from ..presets import NAMED_PRESETS
+from ..run.evaluate import HELDOUT_SEED
+from ..run.runlog import LAST, LOG_NAME
 
 RENAMED = {field: "--" + alias for alias, field in ALIASES.items()}   # fields with a shorter flag
 
@@ -129,8 +129,8 @@ def resolve_config(args):
 
 def resume_config(args):
     """A resumed run's config: the checkpoint's, with the few fields a flag may change."""
-    from .agent import DDQNAgent
-    from .train import RESUME_FIELDS
+    from ..rl.agent import DDQNAgent
+    from ..run.loop import RESUME_FIELDS
     fixed = [f for f in FIELDS if hasattr(args, f) and f not in RESUME_FIELDS]
     if fixed or args.config_file or args.preset:
         given = ", ".join(flag_name(f) for f in fixed) or "--config/--preset"
@@ -151,9 +151,9 @@ def resume_config(args):
 
 def cmd_train(args):
     """Train as the flags say; print the summary; exit status 128 + signal if interrupted."""
-    from .envs import folder_name
-    from .report import format_summary, summary_fields
-    from .train import train
+    from ..run.envs import folder_name
+    from ..run.loop import train
+    from ..run.report import format_summary, summary_fields
     if args.resume is not None:
         config = resume_config(args)
         out = args.out or args.resume.parent
@@ -171,9 +171,9 @@ def cmd_train(args):
 
 def cmd_evaluate(args):
     """Greedy returns of a checkpoint on its own env (or --env); prints mean, std and the seeds used."""
-    from .agent import DDQNAgent
-    from .envs import check_display, check_spaces, env_from_config, rendering
-    from .evaluate import evaluate
+    from ..rl.agent import DDQNAgent
+    from ..run.envs import check_display, check_spaces, env_from_config, rendering
+    from ..run.evaluate import evaluate
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
     state = DDQNAgent.read_checkpoint(args.checkpoint)
@@ -195,7 +195,7 @@ def cmd_evaluate(args):
 
 def cmd_summary(args):
     """Print a finished run's summary again."""
-    from .report import format_summary, read_summary
+    from ..run.report import format_summary, read_summary
     fields, env_id = read_summary(args.run_dir)
     print(format_summary(fields, env_id))
     return 0
@@ -211,7 +211,7 @@ def cmd_plot(args):
 
 def cmd_export(args):
     """Write a checkpoint's greedy policy as a policy file; print what was written."""
-    from .agent import DDQNAgent
+    from ..rl.agent import DDQNAgent
     policy = DDQNAgent.from_checkpoint(args.checkpoint).policy()
     policy.save(args.out)
     print(f"{args.out}: {policy!r} ({args.out.stat().st_size:,} bytes); load it with numpy_ddqn/policy.py: "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import RunFolderBusy
+from ..errors import RunFolderBusy
 
 LOCK_NAME = ".lock"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing
 
 
 class Batch(NamedTuple):
@@ -23,7 +24,7 @@ class ReplayBuffer:
     target's ``1 - terminated`` needs no cast). ``add`` is O(1) and allocates nothing.
     """
 
-    def __init__(self, capacity, obs_dim, dtype=np.float32):
+    def __init__(self, capacity: int, obs_dim: int, dtype: np.typing.DTypeLike = np.float32) -> None:
         if int(capacity) < 1 or int(obs_dim) < 1:
             raise ValueError(f"capacity and obs_dim must be >= 1, got {capacity} and {obs_dim}")
         self.capacity, self.obs_dim, self.dtype = int(capacity), int(obs_dim), np.dtype(dtype)
@@ -36,19 +37,20 @@ class ReplayBuffer:
         self.size = 0            # rows holding a transition
 
     @property
-    def nbytes(self):
+    def nbytes(self) -> int:
         """Bytes held by the storage arrays (allocated up front)."""
         return sum(a.nbytes for a in self._arrays())
 
     @property
-    def bytes_per_transition(self):
+    def bytes_per_transition(self) -> int:
         """Storage bytes per stored transition: 2 * obs_dim * itemsize + 8 + 2 * itemsize."""
         return self.nbytes // self.capacity
 
     def __len__(self):
         return self.size
 
-    def add(self, obs, action, reward, next_obs, terminated):
+    def add(self, obs: np.typing.ArrayLike, action: int, reward: float, next_obs: np.typing.ArrayLike,
+            terminated: bool) -> None:
         """Store one transition (s, a, r, s', terminated), overwriting the oldest when full."""
         i = self.next
         self.obs[i] = obs
@@ -59,7 +61,7 @@ class ReplayBuffer:
         self.next = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
-    def sample(self, batch_size, rng):
+    def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         """``batch_size`` transitions drawn uniformly, with replacement, from the stored ones.
 
         Raises ``ValueError`` if fewer than ``batch_size`` transitions are stored: a batch larger than
@@ -76,7 +78,7 @@ class ReplayBuffer:
     def _arrays(self):
         return (self.obs, self.action, self.reward, self.next_obs, self.terminated)
 
-    def state_dict(self):
+    def state_dict(self) -> dict:
         """Stored rows and write position as plain arrays (copies), for checkpoints."""
         n = self.size
         return {"capacity": self.capacity, "obs_dim": self.obs_dim, "next": self.next, "size": n,
@@ -84,7 +86,7 @@ class ReplayBuffer:
                 "reward": self.reward[:n].copy(), "next_obs": self.next_obs[:n].copy(),
                 "terminated": self.terminated[:n].copy()}
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: dict) -> None:
         """Restore from ``state_dict()``; the buffer must have the same capacity and obs_dim."""
         if int(state["capacity"]) != self.capacity or int(state["obs_dim"]) != self.obs_dim:
             raise ValueError(f"replay state is for capacity {int(state['capacity'])} and obs_dim "

@@ -2,20 +2,27 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from .config import Config
-from .errors import CheckpointError, ConfigError, DivergenceError
+from ..config import Config
+from ..errors import CheckpointError, ConfigError, DivergenceError
+from ..nn import MLP, OPTIMIZERS, clip_grad_norm, global_norm, td_loss
 from .memory import check_memory, plan_memory
-from .nn import MLP, OPTIMIZERS, clip_grad_norm, global_norm, td_loss
-from .replay import ReplayBuffer
+from .replay import Batch, ReplayBuffer
 from .schedules import epsilon_schedule, learning_rate_schedule
 from .seeding import make_rngs, rng_state, set_rng_state
 from .targets import double_dqn_targets, dqn_targets
 
+if TYPE_CHECKING:
+    from ..nn.optim import SGD, Adam
+    from ..policy import Policy
 
-def make_optimizer(config):
+
+def make_optimizer(config: Config) -> SGD | Adam:
     """The optimizer a ``Config`` asks for, from the ``nn.OPTIMIZERS`` registry."""
     kwargs = {"sgd": dict(momentum=config.momentum, nesterov=config.nesterov),
               "adam": dict(beta1=config.adam_beta1, beta2=config.adam_beta2, eps=config.adam_eps)}
@@ -34,7 +41,7 @@ class DDQNAgent:
     terminated, truncated)``, which stores the transition and learns when due.
     """
 
-    def __init__(self, obs_dim, n_actions, config=None):
+    def __init__(self, obs_dim: int, n_actions: int, config: Config | None = None) -> None:
         self.config = config = config or Config()
         self.obs_dim, self.n_actions = int(obs_dim), int(n_actions)
         if self.obs_dim < 1 or self.n_actions < 1:
@@ -56,24 +63,24 @@ class DDQNAgent:
         self._grad = np.empty(self.online.n_params, dtype)   # flat gradient, reused by every update
 
     @property
-    def epsilon(self):
+    def epsilon(self) -> float:
         """The exploration rate at the current step."""
         return self.epsilon_schedule(self.steps)
 
     # -- acting -------------------------------------------------------------------------
 
-    def greedy_action(self, obs):
+    def greedy_action(self, obs: ArrayLike) -> int:
         """argmax_a Q_online(obs, a)."""
         q = self.online(np.reshape(obs, (1, self.obs_dim)))     # (1, A)
         return int(q.argmax())
 
-    def act(self, obs, greedy=False):
+    def act(self, obs: ArrayLike, greedy: bool = False) -> int:
         """Epsilon-greedy action for ``obs`` (greedy if ``greedy=True``)."""
         if not greedy and self.rngs.explore.random() < self.epsilon_schedule(self.steps):
             return int(self.rngs.explore.integers(self.n_actions))
         return self.greedy_action(obs)
 
-    def act_batch(self, obs):                     # obs: (N, obs_dim) -> (N,) int64
+    def act_batch(self, obs: np.ndarray) -> np.ndarray:                     # obs: (N, obs_dim) -> (N,) int64
         """Epsilon-greedy actions for a batch of observations (one per env of a vector env)."""
         actions = self.online(obs).argmax(axis=1)
         explore = self.rngs.explore.random(actions.shape[0]) < self.epsilon_schedule(self.steps)
@@ -83,7 +90,8 @@ class DDQNAgent:
 
     # -- learning -----------------------------------------------------------------------
 
-    def observe(self, obs, action, reward, next_obs, terminated, truncated=False):
+    def observe(self, obs: ArrayLike, action: int, reward: float, next_obs: ArrayLike, terminated: bool,
+                truncated: bool = False) -> dict | None:
         """Store one transition and learn when due; return the last update's metrics or ``None``.
 
         Only ``terminated`` is stored: a truncated episode (time limit) still bootstraps from s'.
@@ -111,7 +119,7 @@ class DDQNAgent:
             raise ValueError(f"action {action!r} is not an integer: expected one int per transition")
         return int(value)
 
-    def gradient(self, batch):
+    def gradient(self, batch: Batch) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
         """Loss of the online net on ``batch`` and its gradient (flat), targets held fixed.
 
         Returns ``(loss, grad, q, td_error)``; ``grad`` is a reused buffer, overwritten next call.
@@ -133,7 +141,7 @@ class DDQNAgent:
         self.online.backward(dq, cache, out=self._grad)
         return loss, self._grad, q, td_error
 
-    def update(self, batch):
+    def update(self, batch: Batch) -> dict:
         """One gradient step on a batch; returns ``{loss, q_mean, q_max, td_abs_mean, grad_norm}``."""
         c = self.config
         loss, grad, q, td_error = self.gradient(batch)
@@ -149,20 +157,20 @@ class DDQNAgent:
         return {"loss": loss, "q_mean": float(q.sum()) / q.size, "q_max": float(q.max()),
                 "td_abs_mean": float(np.abs(td_error).sum()) / td_error.size, "grad_norm": grad_norm}
 
-    def sync_target(self):
+    def sync_target(self) -> None:
         """theta_target <- theta_online (hard, tau = 1) or Polyak average with tau."""
         if self.config.tau >= 1.0:
             self.target.copy_from(self.online)
         else:
             self.target.polyak_from(self.online, self.config.tau)
 
-    def weight_norms(self):
+    def weight_norms(self) -> dict[str, float]:
         """Per-layer weight norms of the online network (diagnostics on request)."""
         return self.online.weight_norms()
 
     # -- state --------------------------------------------------------------------------
 
-    def state_dict(self, include_replay=False):
+    def state_dict(self, include_replay: bool = False) -> dict:
         """Everything needed to continue learning exactly: weights, optimizer, counters, RNG states."""
         state = {"online": self.online.flat.copy(), "target": self.target.flat.copy(),
                  "optimizer": self.optimizer.state_dict(), "steps": self.steps, "updates": self.updates,
@@ -171,7 +179,7 @@ class DDQNAgent:
             state["replay"] = self.replay.state_dict()
         return state
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: dict) -> None:
         """Restore from ``state_dict()`` (the agent must have the same architecture)."""
         for name, net in (("online", self.online), ("target", self.target)):
             flat = np.asarray(state[name])
@@ -186,21 +194,21 @@ class DDQNAgent:
         if "replay" in state:
             self.replay.load_state_dict(state["replay"])
 
-    def policy(self):
+    def policy(self) -> Policy:
         """The online network's greedy policy as a NumPy-only ``policy.Policy`` (for export)."""
-        from .policy import Policy
+        from ..policy import Policy
         return Policy(self.online.get_weights(), self.config.activation, self.config.env_id)
 
     # -- from a checkpoint ------------------------------------------------------------------
 
     @staticmethod
-    def read_checkpoint(path):
+    def read_checkpoint(path: str | Path) -> dict:
         """The whole state of a checkpoint file (agent, config, loop counters); ``CheckpointError`` if unsound."""
-        from .checkpoint import load_checkpoint
+        from ..checkpoint import load_checkpoint
         return load_checkpoint(path)
 
     @staticmethod
-    def config_from_state(state, source="checkpoint"):
+    def config_from_state(state: dict, source: object = "checkpoint") -> Config:
         """The ``Config`` a checkpoint state was trained with; ``CheckpointError`` if missing or invalid."""
         try:
             return Config.from_dict(state["config"])
@@ -211,7 +219,8 @@ class DDQNAgent:
                                   f"({type(e).__name__}: {e})") from None
 
     @classmethod
-    def from_state(cls, state, obs_dim=None, n_actions=None, source="checkpoint", config=None):
+    def from_state(cls, state: dict, obs_dim: int | None = None, n_actions: int | None = None,
+                   source: object = "checkpoint", config: Config | None = None) -> DDQNAgent:
         """The agent a checkpoint state holds, checked against the env's spaces when given.
 
         ``config`` replaces the saved one (a resumed run's, with its allowed changes).
@@ -234,6 +243,7 @@ class DDQNAgent:
         return agent
 
     @classmethod
-    def from_checkpoint(cls, path, obs_dim=None, n_actions=None):
+    def from_checkpoint(cls, path: str | Path, obs_dim: int | None = None,
+                        n_actions: int | None = None) -> DDQNAgent:
         """The agent saved in a checkpoint file (``last.npz``, ``best.npz``), ready to act or learn on."""
         return cls.from_state(cls.read_checkpoint(path), obs_dim, n_actions, source=path)

@@ -96,7 +96,7 @@ class Diagnostics:
 
 def read_run(run_dir):
     """``(log rows, config dict)`` of a run folder; ``NumpyDDQNError`` if it is not one."""
-    from .errors import NumpyDDQNError
+    from ..errors import NumpyDDQNError
     run_dir = Path(run_dir)
     if not (run_dir / LOG_NAME).is_file():
         raise NumpyDDQNError(f"{run_dir} is not a run folder (no {LOG_NAME})")
