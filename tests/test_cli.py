@@ -9,10 +9,10 @@ import pytest
 
 pytest.importorskip("gymnasium")
 
-from helpers import cli  # noqa: E402
+from helpers import cli, quick_flags  # noqa: E402
 
-QUICK = ["--steps", "400", "--learning-starts", "64", "--batch-size", "32", "--eval-interval", "200",
-         "--eval-episodes", "2", "--hidden-sizes", "16", "--progress-interval", "0"]
+QUICK = quick_flags(total_steps=400, learning_starts=64, batch_size=32, eval_interval=200, eval_episodes=2,
+                    hidden_sizes=(16,))
 
 
 def test_help_documents_every_config_field():
@@ -47,9 +47,15 @@ def test_default_run_folder_is_in_the_current_directory(tmp_path):
     assert (runs[0] / "last.npz").is_file()
 
 
+def without(flags, name):
+    """``flags`` (pairs of flag and value) without ``name`` and its value."""
+    return [f for pair in zip(flags[::2], flags[1::2]) if pair[0] != name for f in pair]
+
+
 def test_config_file_and_flags_precedence(tmp_path):
     (tmp_path / "c.toml").write_text('gamma = 0.9\nlearning_rate = 0.005\nhidden_sizes = [8, 8]\n')
-    out = cli("train", "--config", tmp_path / "c.toml", "--learning-rate", "0.001", "--out", tmp_path / "r", *QUICK[:-4])
+    out = cli("train", "--config", tmp_path / "c.toml", "--learning-rate", "0.001", "--out", tmp_path / "r",
+              *without(QUICK, "--hidden-sizes"))
     assert out.returncode == 0, out.stderr
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     assert config["gamma"] == 0.9 and config["learning_rate"] == 0.001 and config["hidden_sizes"] == [8, 8]

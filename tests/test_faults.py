@@ -10,7 +10,7 @@ import pytest
 
 gym = pytest.importorskip("gymnasium")
 
-from helpers import cli  # noqa: E402
+from helpers import QUICK, cli  # noqa: E402
 
 from numpy_ddqn.checkpoint import load_checkpoint  # noqa: E402
 from numpy_ddqn.config import Config  # noqa: E402
@@ -64,8 +64,6 @@ FAULTY = textwrap.dedent('''
         gym.register(f"{name}-v0", entry_point=Faulty, kwargs={"fault": fault, "at": at})
 ''')
 
-QUICK = dict(total_steps=300, learning_starts=50, batch_size=16, eval_interval=0, progress_interval=0.0,
-             hidden_sizes=(8,))
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +170,7 @@ def test_two_concurrent_runs_into_one_folder_the_second_is_refused(tmp_path):
             "--eval-interval", "0", "--progress-interval", "0"]
     first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     second = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    (out1, err1), (out2, err2) = first.communicate(timeout=120), second.communicate(timeout=120)
+    (_, err1), (_, err2) = first.communicate(timeout=120), second.communicate(timeout=120)
     codes = sorted([first.returncode, second.returncode])
     assert codes == [0, 1], (err1, err2)
     refused = err1 if first.returncode else err2

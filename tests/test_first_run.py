@@ -12,12 +12,11 @@ import pytest
 
 gym = pytest.importorskip("gymnasium")
 
-from helpers import cli  # noqa: E402
+from helpers import cli, quick_flags  # noqa: E402
 
 from numpy_ddqn.run.runlog import read_log  # noqa: E402
 
-FAST = ["--eval-interval", "0", "--progress-interval", "0", "--learning-starts", "64", "--batch-size", "32",
-        "--hidden-sizes", "16"]
+FAST = quick_flags(learning_starts=64, batch_size=32, hidden_sizes=(16,))[2:]   # QUICK but --steps
 
 
 def config_of(run):

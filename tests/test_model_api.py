@@ -9,12 +9,13 @@ import pytest
 
 gym = pytest.importorskip("gymnasium")
 
-from helpers import cli  # noqa: E402
+from helpers import QUICK, cli  # noqa: E402
 
 import numpy_ddqn  # noqa: E402
 from numpy_ddqn import DDQN, ConfigError, Policy, StepInfo  # noqa: E402
 
-SMALL = dict(seed=3, learning_starts=100, batch_size=32, hidden_sizes=(16,), eval_interval=0)
+SMALL = {k: v for k, v in QUICK.items() if k not in ("total_steps", "progress_interval")}
+SMALL.update(seed=3, learning_starts=100, batch_size=32, hidden_sizes=(16,))
 
 
 @pytest.fixture(scope="module")

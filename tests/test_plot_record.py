@@ -13,15 +13,18 @@ from numpy_ddqn.config import Config  # noqa: E402
 from numpy_ddqn.run.loop import train  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-QUICK = dict(total_steps=800, learning_starts=100, batch_size=32, eval_interval=400, eval_episodes=2,
-             progress_interval=0.0, hidden_sizes=(16,), log_interval=200)
+from helpers import QUICK  # noqa: E402
+
+RUNS = {**QUICK, "total_steps": 800, "learning_starts": 100, "batch_size": 32, "eval_interval": 400,
+        "eval_episodes": 2, "hidden_sizes": (16,), "log_interval": 200}
+
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     for seed in (0, 1):
-        train(Config(**QUICK, seed=seed), out_dir=root / f"seed{seed}")
+        train(Config(**RUNS, seed=seed), out_dir=root / f"seed{seed}")
     return [root / "seed0", root / "seed1"]
 
 

@@ -14,16 +14,13 @@ from hypothesis import strategies as st
 
 gym = pytest.importorskip("gymnasium")
 from gymnasium import spaces  # noqa: E402
-from helpers import cli  # noqa: E402
+from helpers import QUICK, cli  # noqa: E402
 
 from numpy_ddqn.checkpoint import load_checkpoint  # noqa: E402
 from numpy_ddqn.config import FIELDS, Config, ConfigError, load_config_file  # noqa: E402
 from numpy_ddqn.errors import CheckpointError, DivergenceError, EnvError  # noqa: E402
 from numpy_ddqn.rl.agent import DDQNAgent  # noqa: E402
 from numpy_ddqn.run.loop import train  # noqa: E402
-
-QUICK = dict(total_steps=300, learning_starts=50, batch_size=16, eval_interval=0, progress_interval=0.0,
-             hidden_sizes=(8,))
 
 
 class ToyEnv(gym.Env):

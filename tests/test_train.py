@@ -6,17 +6,20 @@ import pytest
 
 gym = pytest.importorskip("gymnasium")
 
+from helpers import QUICK as BASE  # noqa: E402
+
 from numpy_ddqn.config import Config  # noqa: E402
 from numpy_ddqn.rl.agent import DDQNAgent  # noqa: E402
 from numpy_ddqn.run.loop import train  # noqa: E402
 from numpy_ddqn.run.runlog import read_log  # noqa: E402
 
-QUICK = dict(total_steps=600, learning_starts=100, batch_size=32, eval_interval=300, eval_episodes=2,
-             progress_interval=0.0, hidden_sizes=(16,), log_interval=300)
+QUICK = {**BASE, "total_steps": 600, "learning_starts": 100, "batch_size": 32, "eval_interval": 300,
+         "eval_episodes": 2, "hidden_sizes": (16,), "log_interval": 300}
 
 # A fixed seed with the default config: it solves CartPole-v1 (the full 10 + 100 episode check of
 # bench/BENCHMARK.md) well inside this budget; bench/bench_solve.py has every seed's figure.
 SOLVE_SEED, SOLVE_BUDGET = 6, 25_000
+
 
 
 def test_smoke_run_writes_its_files(tmp_path):
