@@ -65,7 +65,7 @@ def check_mlp_gradients(net: MLP, x: np.ndarray, dout: np.ndarray | None = None,
     Args:
         net: an ``MLP`` built with ``dtype=float64``.
         x: ``(B, n_in)`` input batch.
-        dout: ``(B, n_out)`` upstream gradient; random normal from ``rng`` if omitted.
+        dout: upstream gradient shaped like the output; random normal from ``rng`` if omitted.
         eps: finite-difference step.
     Returns:
         ``GradCheck(analytic, numeric, rel_error, max_abs_error)`` over the flat parameter vector.
@@ -73,10 +73,10 @@ def check_mlp_gradients(net: MLP, x: np.ndarray, dout: np.ndarray | None = None,
     if net.dtype != np.float64:
         raise ValueError("gradient checks need a float64 network (MLP(..., dtype=np.float64))")
     x = np.asarray(x, dtype=np.float64)
+    out, cache = net.forward(x)
     if dout is None:
         rng = np.random.default_rng(0) if rng is None else rng
-        dout = rng.standard_normal((x.shape[0], net.sizes[-1]))
-    out, cache = net.forward(x)
+        dout = rng.standard_normal(out.shape)
     _, analytic = net.backward(dout, cache)
     numeric = numeric_grad(lambda: float(np.sum(net(x) * dout)), net.flat, eps)
     return GradCheck(analytic, numeric, relative_error(analytic, numeric),

@@ -1,0 +1,82 @@
+"""n-step returns: the transitions an n-step Double DQN learns from.
+
+    y = sum_{k<m} gamma^k r_{t+k} + gamma^m (1 - terminated) Q_target(s_{t+m}, argmax_a Q_online(s_{t+m}, a))
+
+with m = n, or fewer where the episode ended first. ``NStepAccumulator`` sits between the env and the
+replay memory: it receives one-step transitions and emits ``(s_t, a_t, R_t, s_{t+m}, terminated,
+gamma^m)``. A terminated episode stops the sum and does not bootstrap; a truncated one (a time limit)
+stops the sum and does bootstrap, from the last real next observation; no n-step transition crosses
+an episode boundary. The replay stores the discount ``gamma^m`` per transition, and the target is the
+one-step ``double_dqn_targets`` with that (B,) array in place of the scalar ``gamma``.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class NStepTransition(NamedTuple):
+    """One n-step transition: ``reward`` is the discounted sum R_t, ``discount`` the gamma^m it bootstraps with."""
+    obs: np.ndarray
+    action: int
+    reward: float
+    next_obs: np.ndarray
+    terminated: bool
+    discount: float
+
+
+class NStepAccumulator:
+    """Turns one-step transitions into n-step ones (Sutton & Barto, ch. 7; Hessel et al. 2018).
+
+    Args:
+        n: steps summed (1 gives the one-step transitions back).
+        gamma: the discount.
+    """
+
+    def __init__(self, n: int, gamma: float) -> None:
+        if int(n) < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        self.n, self.gamma = int(n), float(gamma)
+        self.pending: list[tuple[np.ndarray, int, float]] = []   # (s, a, r) not yet n steps old, oldest first
+
+    def push(self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, terminated: bool,
+             truncated: bool = False) -> list[NStepTransition]:
+        """Add one env step; return the n-step transitions it completes (oldest first, maybe none).
+
+        When the episode ends here (terminated or truncated) every pending transition is completed,
+        each with its own shorter sum.
+        """
+        self.pending.append((np.array(obs, copy=True), int(action), float(reward)))
+        done = terminated or truncated
+        out = []
+        while self.pending and (len(self.pending) == self.n or done):
+            out.append(self._complete(next_obs, bool(terminated)))
+            self.pending.pop(0)
+        return out
+
+    def _complete(self, next_obs, terminated):
+        """The transition of the oldest pending step, summed up to the newest."""
+        obs, action, _ = self.pending[0]
+        ret, discount = 0.0, 1.0
+        for _, _, r in self.pending:         # R = sum_k gamma^k r_{t+k}; discount ends as gamma^m
+            ret += discount * r
+            discount *= self.gamma
+        return NStepTransition(obs, action, ret, np.array(next_obs, copy=True), terminated, discount)
+
+    def reset(self) -> None:
+        """Drop the pending steps (a new episode that did not follow an ended one: resume, a new learn)."""
+        self.pending.clear()
+
+    def state_dict(self) -> dict:
+        """The pending steps as plain arrays (for checkpoints)."""
+        obs = np.array([o for o, _, _ in self.pending]) if self.pending else np.zeros((0, 0))
+        return {"n": self.n, "gamma": self.gamma, "obs": obs,
+                "action": np.array([a for _, a, _ in self.pending], np.int64),
+                "reward": np.array([r for _, _, r in self.pending], np.float64)}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore from ``state_dict()``; the next push continues exactly."""
+        self.n, self.gamma = int(state["n"]), float(state["gamma"])
+        obs, actions, rewards = np.asarray(state["obs"]), np.asarray(state["action"]), np.asarray(state["reward"])
+        self.pending = [(obs[i].copy(), int(actions[i]), float(rewards[i])) for i in range(len(actions))]

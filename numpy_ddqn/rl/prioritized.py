@@ -1,0 +1,71 @@
+"""Prioritized experience replay, proportional variant (Schaul et al. 2016).
+
+Transition i is drawn with probability ``P(i) = p_i / sum_k p_k``, its priority ``p_i = (|td_i| + eps)^alpha``
+set from its latest TD error (a new transition gets the largest priority so far, so it is replayed at
+least once). The bias this brings is corrected by importance weights ``w_i = (N * P(i))^-beta``, scaled by
+``1 / max_j w_j`` over the batch (as Dopamine does) so that they only ever shrink a step; ``beta`` is
+annealed to 1 over training. Sampling is stratified: one uniform draw in each of B equal segments of
+the total priority, all found in the ``SumTree`` in one vectorized descent.
+"""
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing
+
+from .replay import Batch, ReplayBuffer
+from .sumtree import SumTree
+
+
+class PrioritizedReplayBuffer(ReplayBuffer):
+    """A ``ReplayBuffer`` that samples by priority.
+
+    Args: as ``ReplayBuffer``, and ``alpha`` (how much priorities count: 0 = uniform), ``eps`` (keeps a
+    zero TD error drawable), ``fanout`` (of the sum tree).
+    """
+
+    def __init__(self, capacity: int, obs_dim: int, dtype: np.typing.DTypeLike = np.float32,
+                 store_discount: bool = False, alpha: float = 0.6, eps: float = 1e-6, fanout: int = 16) -> None:
+        super().__init__(capacity, obs_dim, dtype, store_discount)
+        if not alpha >= 0 or not eps > 0:
+            raise ValueError(f"alpha must be >= 0 and eps > 0, got {alpha} and {eps}")
+        self.alpha, self.eps = float(alpha), float(eps)
+        self.tree = SumTree(self.capacity, fanout)
+        self.max_priority = 1.0                    # a new transition's priority: the largest so far
+
+    def add(self, obs: np.typing.ArrayLike, action: int, reward: float, next_obs: np.typing.ArrayLike,
+            terminated: bool, discount: float | None = None) -> None:
+        """Store a transition with the largest priority so far (then ``ReplayBuffer.add``)."""
+        self.tree.update(np.array([self.next]), np.array([self.max_priority]))
+        super().add(obs, action, reward, next_obs, terminated, discount)
+
+    def sample_prioritized(self, batch_size: int, rng: np.random.Generator,
+                           beta: float) -> tuple[Batch, np.ndarray, np.ndarray]:
+        """``(batch, indices, weights)``: B transitions drawn with P(i) = p_i / sum p (stratified), and
+        their importance weights ``(N P(i))^-beta / max w`` (B,) in the buffer's dtype."""
+        if self.size < batch_size:
+            raise ValueError(f"cannot sample {batch_size} transitions: only {self.size} stored")
+        total = self.tree.total
+        u = (np.arange(batch_size) + rng.random(batch_size)) * (total / batch_size)   # one draw per segment
+        idx = self.tree.find(u)                                                       # (B,)
+        probabilities = self.tree.leaves[idx] / total                                 # P(i)
+        weights = (self.size * probabilities) ** -beta
+        weights /= weights.max()
+        return self.gather(idx), idx, weights.astype(self.dtype)
+
+    def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:   # (B,), (B,)
+        """p_i = (|td_i| + eps)^alpha for the transitions just learned from."""
+        priorities = (np.abs(td_errors.astype(np.float64)) + self.eps) ** self.alpha
+        self.tree.update(indices, priorities)
+        self.max_priority = max(self.max_priority, float(priorities.max()))
+
+    def state_dict(self) -> dict:
+        """``ReplayBuffer.state_dict`` with the priorities and the largest priority."""
+        return {**super().state_dict(), "tree": self.tree.state_dict(), "max_priority": self.max_priority}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore from ``state_dict()`` (bit-exact: the tree is rebuilt from the same leaves)."""
+        super().load_state_dict(state)
+        if "tree" not in state:
+            raise ValueError("replay state has no priorities: it was saved without prioritized replay")
+        self.tree.load_state_dict(state["tree"])
+        self.max_priority = float(state["max_priority"])

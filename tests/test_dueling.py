@@ -1,0 +1,60 @@
+"""The dueling aggregation: its backward against central differences (float64, hypothesis shapes), a
+naive per-row reference, identifiability, and the whole dueling network's gradient."""
+import numpy as np
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from numpy_ddqn.nn import check_mlp_gradients, numeric_grad
+from numpy_ddqn.nn.dueling import DuelingMLP, dueling_backward, dueling_forward
+
+shapes = dict(B=st.integers(1, 8), A=st.integers(1, 8), seed=st.integers(0, 2**32 - 1))
+
+
+@given(**shapes)
+def test_forward_matches_a_naive_loop(B, A, seed):
+    rng = np.random.default_rng(seed)
+    v, a = rng.normal(size=(B, 1)), rng.normal(size=(B, A))
+    naive = np.array([[v[i, 0] + a[i, j] - sum(a[i]) / A for j in range(A)] for i in range(B)])
+    np.testing.assert_allclose(dueling_forward(v, a), naive, rtol=1e-12, atol=1e-12)
+
+
+@given(**shapes)
+def test_backward_matches_finite_differences(B, A, seed):
+    rng = np.random.default_rng(seed)
+    v, a, g = rng.normal(size=(B, 1)), rng.normal(size=(B, A)), rng.normal(size=(B, A))
+    dv, da = dueling_backward(g)
+    num_dv = numeric_grad(lambda: np.sum(dueling_forward(v, a) * g), v)      # f reads v, a as perturbed
+    num_da = numeric_grad(lambda: np.sum(dueling_forward(v, a) * g), a)
+    np.testing.assert_allclose(dv, num_dv, rtol=1e-6, atol=1e-8, err_msg="dv: mine vs numeric")
+    np.testing.assert_allclose(da, num_da, rtol=1e-6, atol=1e-8, err_msg="da: mine vs numeric")
+
+
+@given(**shapes, c=st.floats(-100, 100))
+def test_a_constant_added_to_every_advantage_leaves_q_unchanged(B, A, seed, c):
+    rng = np.random.default_rng(seed)
+    v, a = rng.normal(size=(B, 1)), rng.normal(size=(B, A))
+    np.testing.assert_allclose(dueling_forward(v, a + c), dueling_forward(v, a), atol=1e-9)
+
+
+@given(B=st.integers(1, 6), n_in=st.integers(1, 5), hidden=st.lists(st.integers(1, 8), min_size=0, max_size=2),
+       A=st.integers(2, 6), activation=st.sampled_from(["tanh", "relu", "identity"]), seed=st.integers(0, 2**32 - 1))
+def test_the_dueling_network_gradient_end_to_end(B, n_in, hidden, A, activation, seed):
+    rng = np.random.default_rng(seed)
+    net = DuelingMLP((n_in, *hidden, A), activation, np.float64, rng)
+    net.flat += 0.1 * rng.normal(size=net.n_params)              # non-zero biases too
+    x = rng.normal(size=(B, n_in))
+    if activation == "relu":                                      # stay away from the kinks
+        h = x
+        for i in range(net.n_layers - 1):
+            z = h @ net.params[2 * i] + net.params[2 * i + 1]
+            assume(np.min(np.abs(z)) > 1e-4)
+            h = np.maximum(z, 0)
+    assert net(x).shape == (B, A) and net.n_params == net.flat.size
+    check = check_mlp_gradients(net, x, rng=rng)
+    assert check.rel_error < 1e-6 or check.max_abs_error < 1e-8, check.report()
+
+
+def test_one_action_is_refused():
+    import pytest
+    with pytest.raises(ValueError, match="at least 2 actions"):
+        DuelingMLP((4, 8, 1))
