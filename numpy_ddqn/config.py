@@ -73,6 +73,13 @@ class Config:
     gradient_steps: int = _f(1, "gradient updates per learning phase")
     target_update_interval: int = _f(100, "env steps between target-network updates")
     tau: float = _f(1.0, "target update: 1 = hard copy, < 1 = Polyak averaging with this weight")
+    # -- learning more per env step (Rainbow's pieces) --
+    n_step: int = _f(1, "steps summed in the return before bootstrapping (1 = one-step TD)")
+    prioritized: bool = _f(False, "prioritized experience replay (proportional, Schaul et al. 2016)")
+    per_alpha: float = _f(0.6, "prioritized replay: priority = (|TD error| + per_eps)^alpha (0 = uniform)")
+    per_beta: float = _f(0.4, "prioritized replay: importance-weight exponent at the start, annealed to 1")
+    per_eps: float = _f(1e-6, "prioritized replay: added to |TD error| so that no transition has priority 0")
+    dueling: bool = _f(False, "dueling head: Q = V + A - mean_a A (Wang et al. 2016)")
     # -- exploration --
     epsilon_schedule: str = _f("linear", "epsilon decay shape", choices=EPSILON_SCHEDULES)
     epsilon_start: float = _f(1.0, "initial exploration rate")
@@ -132,7 +139,7 @@ def _bad(name, value, allowed):
 
 
 def _validate(c):
-    positive_ints = ("total_steps", "num_envs", "batch_size", "buffer_size", "train_freq", "gradient_steps",
+    positive_ints = ("total_steps", "num_envs", "n_step", "batch_size", "buffer_size", "train_freq", "gradient_steps",
                      "target_update_interval", "eval_episodes", "confirm_episodes", "log_interval")
     for name in positive_ints:
         if getattr(c, name) < 1:
@@ -158,6 +165,9 @@ def _validate(c):
               ("adam_eps", lambda v: v > 0, "must be > 0"),
               ("tau", lambda v: 0 < v <= 1, "must be in (0, 1]"),
               ("max_grad_norm", lambda v: v >= 0, "must be >= 0 (0 = off)"),
+              ("per_alpha", lambda v: v >= 0, "must be >= 0"),
+              ("per_beta", in_01, "must be in [0, 1]"),
+              ("per_eps", lambda v: v > 0, "must be > 0"),
               ("epsilon_decay", lambda v: v >= 0, "must be >= 0"),
               ("progress_interval", lambda v: v >= 0, "must be >= 0 seconds")]
     for name, ok, msg in checks:

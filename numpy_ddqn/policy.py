@@ -36,11 +36,16 @@ class Policy:
         weights: ``[W0, b0, W1, b1, ...]``, ``W_i: (n_in, n_out)``, ``b_i: (n_out,)``, one dtype.
         activation: the hidden layers' activation, a key of ``ACTIVATIONS``.
         env_id: the env it was trained on (information only).
+        head: ``"linear"`` (the last layer gives Q) or ``"dueling"`` (it gives V and the advantages A,
+            and Q = V + A - mean A).
     """
 
-    def __init__(self, weights: list, activation: str = "tanh", env_id: str | None = None) -> None:
+    def __init__(self, weights: list, activation: str = "tanh", env_id: str | None = None,
+                 head: str = "linear") -> None:
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}")
+        if head not in ("linear", "dueling"):
+            raise ValueError(f"unknown head {head!r}; expected 'linear' or 'dueling'")
         if len(weights) < 2 or len(weights) % 2:
             raise ValueError(f"expected [W0, b0, W1, b1, ...], got {len(weights)} arrays")
         self.layers = [(np.asarray(weights[i]), np.asarray(weights[i + 1])) for i in range(0, len(weights), 2)]
@@ -50,8 +55,9 @@ class Policy:
             if W.ndim != 2 or b.shape != (W.shape[1],) or n_in != previous:
                 raise ValueError(f"layer {i}: W {W.shape} and b {b.shape} do not chain into a network")
         self.dtype = self.layers[0][0].dtype
-        self.activation, self.env_id = activation, env_id
-        self.obs_dim, self.n_actions = self.layers[0][0].shape[0], self.layers[-1][0].shape[1]
+        self.activation, self.env_id, self.head = activation, env_id, head
+        self.obs_dim = self.layers[0][0].shape[0]
+        self.n_actions = self.layers[-1][0].shape[1] - (head == "dueling")
         self._act = ACTIVATIONS[activation]
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:                      # (obs_dim,) -> (A,) or (B, obs_dim) -> (B, A)
@@ -69,6 +75,8 @@ class Policy:
         W, b = self.layers[-1]
         q = h @ W                                 # the linear output layer
         q += b
+        if self.head == "dueling":                # Q = V + A - mean_a A
+            q = q[:, :1] + (q[:, 1:] - q[:, 1:].mean(axis=1, keepdims=True))
         return q[0] if single else q
 
     def act(self, obs: np.ndarray) -> int | np.ndarray:
@@ -80,7 +88,7 @@ class Policy:
 
     def save(self, path: str | os.PathLike) -> str | os.PathLike:
         """Write the policy file (``.npz``, no pickle)."""
-        meta = {"format": FORMAT, "activation": self.activation, "env_id": self.env_id,
+        meta = {"format": FORMAT, "activation": self.activation, "env_id": self.env_id, "head": self.head,
                 "sizes": [self.obs_dim] + [W.shape[1] for W, _ in self.layers]}
         arrays = {f"{k}{i}": a for i, (W, b) in enumerate(self.layers) for k, a in (("W", W), ("b", b))}
         with open(path, "wb") as f:
@@ -98,7 +106,7 @@ class Policy:
                 raise ValueError(f"{path} has format {meta.get('format')!r}; this file reads {FORMAT!r}")
             n = len(meta["sizes"]) - 1
             weights = [data[f"{k}{i}"] for i in range(n) for k in ("W", "b")]
-        return cls(weights, meta["activation"], meta.get("env_id"))
+        return cls(weights, meta["activation"], meta.get("env_id"), meta.get("head", "linear"))
 
     def __repr__(self):
         sizes = [self.obs_dim] + [W.shape[1] for W, _ in self.layers]

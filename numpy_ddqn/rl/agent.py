@@ -11,9 +11,12 @@ from numpy.typing import ArrayLike
 from ..config import Config
 from ..errors import CheckpointError, ConfigError, DivergenceError
 from ..nn import MLP, OPTIMIZERS, clip_grad_norm, global_norm, td_loss
+from ..nn.dueling import DuelingMLP
 from .memory import check_memory, plan_memory
+from .nstep import NStepAccumulator
+from .prioritized import PrioritizedReplayBuffer
 from .replay import Batch, ReplayBuffer
-from .schedules import epsilon_schedule, learning_rate_schedule
+from .schedules import LinearSchedule, epsilon_schedule, learning_rate_schedule
 from .seeding import make_rngs, rng_state, set_rng_state
 from .targets import double_dqn_targets, dqn_targets
 
@@ -48,16 +51,25 @@ class DDQNAgent:
             raise ValueError(f"obs_dim and n_actions must be >= 1, got {obs_dim} and {n_actions}")
         self.memory = plan_memory(config, self.obs_dim, self.n_actions)
         check_memory(self.memory)                 # before allocating: a one-line error, not a MemoryError
+        if config.dueling and self.n_actions < 2:
+            raise ConfigError(f"config field 'dueling' = True is invalid: a dueling head needs >= 2 actions, "
+                              f"this env has {self.n_actions}")
         self.rngs = make_rngs(config.seed)
         dtype = np.dtype(config.dtype)
         sizes = (self.obs_dim, *config.hidden_sizes, self.n_actions)
-        self.online = MLP(sizes, config.activation, dtype, self.rngs.init)
-        self.target = MLP(sizes, config.activation, dtype, self.rngs.init)
+        network = DuelingMLP if config.dueling else MLP   # Q = V + A - mean A, or a linear output
+        self.online = network(sizes, config.activation, dtype, self.rngs.init)
+        self.target = network(sizes, config.activation, dtype, self.rngs.init)
         self.target.copy_from(self.online)
         self.optimizer = make_optimizer(config)
-        self.replay = ReplayBuffer(config.buffer_size, self.obs_dim, dtype)
+        n_step = config.n_step > 1                # n-step transitions carry their own discount gamma^m
+        self.replay = (PrioritizedReplayBuffer(config.buffer_size, self.obs_dim, dtype, n_step, config.per_alpha,
+                                               config.per_eps) if config.prioritized else
+                       ReplayBuffer(config.buffer_size, self.obs_dim, dtype, n_step))
+        self.nstep = {}                           # env index -> NStepAccumulator (n_step > 1)
         self.epsilon_schedule = epsilon_schedule(config)
         self.learning_rate_schedule = learning_rate_schedule(config)
+        self.beta_schedule = LinearSchedule(config.per_beta, 1.0, config.total_steps)   # PER: beta -> 1
         self.steps = 0                    # transitions observed (env steps)
         self.updates = 0                  # gradient updates done
         self._grad = np.empty(self.online.n_params, dtype)   # flat gradient, reused by every update
@@ -91,26 +103,51 @@ class DDQNAgent:
     # -- learning -----------------------------------------------------------------------
 
     def observe(self, obs: ArrayLike, action: int, reward: float, next_obs: ArrayLike, terminated: bool,
-                truncated: bool = False) -> dict | None:
+                truncated: bool = False, env_index: int = 0) -> dict | None:
         """Store one transition and learn when due; return the last update's metrics or ``None``.
 
         Only ``terminated`` is stored: a truncated episode (time limit) still bootstraps from s'.
+        With ``n_step > 1`` the transition goes through env ``env_index``'s n-step accumulator, and the
+        n-step transitions it completes are stored.
         """
         c = self.config
         if type(action) is not int:                      # a NumPy integer, a 0-d array: as an int
             action = int(action) if isinstance(action, np.integer) else self._as_action(action)
         if not 0 <= action < self.n_actions:
             raise ValueError(f"action {action} is outside the action space: expected an int in [0, {self.n_actions})")
-        self.replay.add(obs, action, reward, next_obs, terminated)
+        if c.n_step == 1:
+            self.replay.add(obs, action, reward, next_obs, terminated)
+        else:
+            for t in self._accumulator(env_index).push(obs, action, reward, next_obs, terminated, truncated):
+                self.replay.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, t.discount)
         self.steps += 1
         metrics = None
         stored = self.replay.size
         if stored >= c.learning_starts and stored >= c.batch_size and self.steps % c.train_freq == 0:
             for _ in range(c.gradient_steps):
-                metrics = self.update(self.replay.sample(c.batch_size, self.rngs.replay))
+                metrics = self.learn()
         if self.steps % c.target_update_interval == 0:
             self.sync_target()
         return metrics
+
+    def learn(self) -> dict:
+        """Sample a batch (uniformly, or by priority with importance weights) and take one update."""
+        c = self.config
+        if not c.prioritized:
+            return self.update(self.replay.sample(c.batch_size, self.rngs.replay))
+        batch, indices, weights = self.replay.sample_prioritized(c.batch_size, self.rngs.replay,
+                                                                 self.beta_schedule(self.steps))
+        return self.update(batch, weights, indices)
+
+    def _accumulator(self, env_index):
+        if env_index not in self.nstep:
+            self.nstep[env_index] = NStepAccumulator(self.config.n_step, self.config.gamma)
+        return self.nstep[env_index]
+
+    def drop_pending(self) -> None:
+        """Forget partial n-step windows: the next transitions start fresh episodes (a resumed run)."""
+        for accumulator in self.nstep.values():
+            accumulator.reset()
 
     @staticmethod
     def _as_action(action):
@@ -119,13 +156,16 @@ class DDQNAgent:
             raise ValueError(f"action {action!r} is not an integer: expected one int per transition")
         return int(value)
 
-    def gradient(self, batch: Batch) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    def gradient(self, batch: Batch, weights: np.ndarray | None = None) -> tuple[float, np.ndarray, np.ndarray,
+                                                                                 np.ndarray]:
         """Loss of the online net on ``batch`` and its gradient (flat), targets held fixed.
 
+        ``weights`` (B,) weight each transition's loss (prioritized replay's importance weights).
         Returns ``(loss, grad, q, td_error)``; ``grad`` is a reused buffer, overwritten next call.
         """
         c = self.config
         B = batch.action.shape[0]
+        gamma = c.gamma if batch.discount is None else batch.discount   # n-step: gamma^m per transition
         if c.double:
             # one forward of the online net over s and s' stacked: (2B, obs_dim) -> (2B, A)
             q_both, cache = self.online.forward(np.concatenate((batch.obs, batch.next_obs)))
@@ -133,18 +173,24 @@ class DDQNAgent:
             cache = [x[:B] for x in cache]                # the s' half gets no gradient
             q_next_target = self.target(batch.next_obs)   # (B, A)
             targets = double_dqn_targets(batch.reward, batch.terminated, q_next_online,
-                                         q_next_target, c.gamma)
+                                         q_next_target, gamma)
         else:
             q, cache = self.online.forward(batch.obs)     # (B, A)
-            targets = dqn_targets(batch.reward, batch.terminated, self.target(batch.next_obs), c.gamma)
-        loss, dq, td_error = td_loss(q, batch.action, targets, c.loss)   # dq: (B, A)
+            targets = dqn_targets(batch.reward, batch.terminated, self.target(batch.next_obs), gamma)
+        loss, dq, td_error = td_loss(q, batch.action, targets, c.loss, weights)   # dq: (B, A)
         self.online.backward(dq, cache, out=self._grad)
         return loss, self._grad, q, td_error
 
-    def update(self, batch: Batch) -> dict:
-        """One gradient step on a batch; returns ``{loss, q_mean, q_max, td_abs_mean, grad_norm}``."""
+    def update(self, batch: Batch, weights: np.ndarray | None = None, indices: np.ndarray | None = None) -> dict:
+        """One gradient step on a batch; returns ``{loss, q_mean, q_max, td_abs_mean, grad_norm}``.
+
+        With prioritized replay, ``weights`` are the batch's importance weights and ``indices`` its rows,
+        whose priorities are set from the new TD errors.
+        """
         c = self.config
-        loss, grad, q, td_error = self.gradient(batch)
+        loss, grad, q, td_error = self.gradient(batch, weights)
+        if indices is not None:
+            self.replay.update_priorities(indices, td_error)
         grad_norm = clip_grad_norm(grad, c.max_grad_norm) if c.max_grad_norm > 0 else global_norm(grad)
         if not (math.isfinite(loss) and math.isfinite(grad_norm)):
             raise DivergenceError(f"learning diverged at env step {self.steps} (update {self.updates + 1}): "
@@ -177,6 +223,8 @@ class DDQNAgent:
                  "rngs": {name: rng_state(rng) for name, rng in self.rngs._asdict().items()}}
         if include_replay:
             state["replay"] = self.replay.state_dict()
+        if self.nstep:
+            state["nstep"] = {str(i): acc.state_dict() for i, acc in self.nstep.items()}
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -193,11 +241,14 @@ class DDQNAgent:
             set_rng_state(rng, state["rngs"][name])
         if "replay" in state:
             self.replay.load_state_dict(state["replay"])
+        for i, acc_state in state.get("nstep", {}).items():
+            self._accumulator(int(i)).load_state_dict(acc_state)
 
     def policy(self) -> Policy:
         """The online network's greedy policy as a NumPy-only ``policy.Policy`` (for export)."""
         from ..policy import Policy
-        return Policy(self.online.get_weights(), self.config.activation, self.config.env_id)
+        return Policy(self.online.get_weights(), self.config.activation, self.config.env_id,
+                      head="dueling" if self.config.dueling else "linear")
 
     # -- from a checkpoint ------------------------------------------------------------------
 

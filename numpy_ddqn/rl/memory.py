@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import ConfigError
+from .sumtree import SumTree
 
 
 class MemoryPlan(NamedTuple):
@@ -43,10 +44,11 @@ def human(n):
     return f"{n} bytes"
 
 
-def replay_bytes_per_transition(obs_dim, dtype):
-    """s and s' (obs_dim values each), the action (int64), the reward and the terminal flag."""
+def replay_bytes_per_transition(obs_dim, dtype, n_step=1):
+    """s and s' (obs_dim values each), the action (int64), the reward and the terminal flag, and with
+    n-step returns the discount."""
     itemsize = np.dtype(dtype).itemsize
-    return 2 * obs_dim * itemsize + 8 + 2 * itemsize
+    return 2 * obs_dim * itemsize + 8 + (2 + (n_step > 1)) * itemsize
 
 
 def plan_memory(config, obs_dim, n_actions):
@@ -56,8 +58,11 @@ def plan_memory(config, obs_dim, n_actions):
     n_params = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
     # Adam: m, v and a work buffer; SGD with momentum: the velocity
     optimizer_copies = 3 if config.optimizer == "adam" else (1 if config.momentum > 0 else 0)
-    per_transition = replay_bytes_per_transition(obs_dim, config.dtype)
-    return MemoryPlan(replay_bytes=config.buffer_size * per_transition, bytes_per_transition=per_transition,
+    per_transition = replay_bytes_per_transition(obs_dim, config.dtype, config.n_step)
+    replay = config.buffer_size * per_transition
+    if config.prioritized:                              # the sum tree: float64 nodes on every level
+        replay += 8 * sum(SumTree.level_sizes(config.buffer_size))
+    return MemoryPlan(replay_bytes=replay, bytes_per_transition=per_transition,
                       capacity=config.buffer_size, network_bytes=n_params * itemsize * (3 + optimizer_copies),
                       n_params=n_params)                # online, target, gradient, optimizer state
 

@@ -23,12 +23,17 @@ class SumTree:
         if int(capacity) < 1 or int(fanout) < 2:
             raise ValueError(f"capacity must be >= 1 and fanout >= 2, got {capacity} and {fanout}")
         self.capacity, self.fanout = int(capacity), int(fanout)
-        depth = 1
-        while self.fanout ** depth < self.capacity:
-            depth += 1
-        self.depth = depth
         # levels[0] is the root, levels[depth] the leaves; level d holds fanout**d nodes
-        self.levels = [np.zeros(self.fanout ** d) for d in range(depth + 1)]
+        self.levels = [np.zeros(n) for n in self.level_sizes(self.capacity, self.fanout)]
+        self.depth = len(self.levels) - 1
+
+    @staticmethod
+    def level_sizes(capacity: int, fanout: int = 16) -> list[int]:
+        """Nodes per level of a tree for ``capacity`` leaves: root first, ``fanout**d`` on level d."""
+        depth = 1
+        while fanout ** depth < capacity:
+            depth += 1
+        return [fanout ** d for d in range(depth + 1)]
 
     @property
     def leaves(self) -> np.ndarray:

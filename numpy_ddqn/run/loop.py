@@ -80,7 +80,7 @@ def vector_loop(run: Run) -> None:
         for i in np.flatnonzero(~resetting):
             if agent.steps >= config.total_steps:
                 return
-            metrics = agent.observe(obs[i], actions[i], rewards[i], next_obs[i], terminated[i], truncated[i])
+            metrics = agent.observe(obs[i], actions[i], rewards[i], next_obs[i], terminated[i], truncated[i], i)
             if run.record_step(rewards[i], terminated[i], truncated[i], metrics, env_index=i):
                 return                                    # solved, and config.stop_when_solved
         resetting = terminated | truncated

@@ -237,8 +237,10 @@ class Run:
             self.log.write("event", event="start", step=0, env_id=self.env_id, seed=config.seed,
                            threshold=self.threshold, preset=preset_name(self.env_id), threads=config.threads)
         elif self.resume is None:                         # the same agent trained on: a fresh episode
+            agent.drop_pending()                          # so no n-step window spans two episodes
             self.log.write("event", event="continue", step=agent.steps)
         else:                                             # resume on an episode boundary
+            agent.drop_pending()                          # (empty unless saved mid-episode)
             rng = env_rng(self.env)                       # the env's own generator: looked up, never kept
             if self.saved_loop.get("env_rng") is not None and rng is not None:
                 set_rng_state(rng, self.saved_loop["env_rng"])
