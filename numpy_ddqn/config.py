@@ -296,5 +296,10 @@ PRESETS = {
                            learning_starts=1_000, gamma=0.98, target_update_interval=600, train_freq=16,
                            gradient_steps=8, exploration_steps=24_000, epsilon_end=0.07,
                            hidden_sizes=(256, 256), activation="relu"),
+    # rl-zoo's DQN hyperparameters for LunarLander; evaluations every 5,000 steps (its episodes are long)
+    "LunarLander-v3": dict(total_steps=150_000, learning_rate=6.3e-4, buffer_size=50_000, batch_size=128,
+                           learning_starts=1_000, gamma=0.99, target_update_interval=250, train_freq=4,
+                           gradient_steps=4, exploration_steps=12_000, epsilon_end=0.1,
+                           hidden_sizes=(256, 256), activation="relu", eval_interval=5_000),
 }
-"""Per-env hyperparameters (classic control; Acrobot and MountainCar follow rl-zoo's tuned DQN)."""
+"""Per-env hyperparameters (Acrobot, MountainCar and LunarLander follow rl-zoo's tuned DQN)."""

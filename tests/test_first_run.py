@@ -289,3 +289,12 @@ def test_custom_env_errors_are_one_line(envs_folder, args, message):
     assert out.returncode == 1 and "Traceback" not in out.stderr
     (line,) = out.stderr.strip().splitlines()
     assert line.startswith("numpy-ddqn: error: ") and message in line
+
+
+def test_a_box2d_env_without_box2d_names_the_extra(tmp_path):
+    code = ("import sys; sys.modules['Box2D'] = None; from numpy_ddqn.cli import main; "
+            "sys.exit(main(['train', '--env', 'LunarLander-v3', '--steps', '10']))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip() == ("numpy-ddqn: error: cannot make environment 'LunarLander-v3': it needs a package "
+                                  "that is not installed: pip install 'numpy_ddqn[box2d]'")

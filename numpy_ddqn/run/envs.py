@@ -15,6 +15,10 @@ import numpy as np
 from ..errors import EnvError, MissingDependency, require
 
 
+EXTRA_OF_DEPENDENCY = {"box2d": "box2d", "pygame": "render"}
+"""A package Gymnasium says is missing (lower case, as in its message) -> this project's extra that has it."""
+
+
 def make_env(env_id, render_mode=None, **kwargs):
     """``gymnasium.make(env_id, **kwargs)`` with a clear error for an unknown id or a missing package.
 
@@ -28,7 +32,10 @@ def make_env(env_id, render_mode=None, **kwargs):
     try:
         return gym.make(env_id, **kwargs)
     except gym.error.DependencyNotInstalled as e:
-        raise MissingDependency(f"cannot make environment '{name}': {e}") from None
+        extra = next((x for x in EXTRA_OF_DEPENDENCY if x in str(e).lower()), None)
+        hint = f"pip install 'numpy_ddqn[{EXTRA_OF_DEPENDENCY[extra]}]'" if extra else str(e)
+        raise MissingDependency(f"cannot make environment '{name}': it needs a package that is not "
+                                f"installed: {hint}") from None
     except gym.error.Error as e:                 # NameNotFound, VersionNotFound, ...
         raise EnvError(f"cannot make environment '{name}': {e}") from None
     except ModuleNotFoundError as e:             # the module of 'module:EnvName-v0'
