@@ -23,7 +23,11 @@ def test_every_internal_node_is_the_sum_of_its_children_after_any_updates(capaci
     for _ in range(data.draw(st.integers(1, 8))):
         idx = np.array(data.draw(st.lists(st.integers(0, capacity - 1), min_size=1, max_size=12, unique=True)))
         p = np.array(data.draw(st.lists(st.floats(0, 1e6), min_size=len(idx), max_size=len(idx))))
-        tree.update(idx, p)
+        if data.draw(st.booleans()):
+            tree.update(idx, p)                           # a batch at once
+        else:
+            for i, value in zip(idx, p):                  # one at a time, the scalar path
+                tree.set(int(i), float(value))
         naive[idx] = p
         np.testing.assert_array_equal(tree.leaves, naive)
         assert_consistent(tree)

@@ -24,7 +24,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     """
 
     def __init__(self, capacity: int, obs_dim: int, dtype: np.typing.DTypeLike = np.float32,
-                 store_discount: bool = False, alpha: float = 0.6, eps: float = 1e-6, fanout: int = 16) -> None:
+                 store_discount: bool = False, alpha: float = 0.6, eps: float = 1e-6, fanout: int = 32) -> None:
         super().__init__(capacity, obs_dim, dtype, store_discount)
         if not alpha >= 0 or not eps > 0:
             raise ValueError(f"alpha must be >= 0 and eps > 0, got {alpha} and {eps}")
@@ -35,7 +35,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     def add(self, obs: np.typing.ArrayLike, action: int, reward: float, next_obs: np.typing.ArrayLike,
             terminated: bool, discount: float | None = None) -> None:
         """Store a transition with the largest priority so far (then ``ReplayBuffer.add``)."""
-        self.tree.update(np.array([self.next]), np.array([self.max_priority]))
+        self.tree.set(self.next, self.max_priority)
         super().add(obs, action, reward, next_obs, terminated, discount)
 
     def sample_prioritized(self, batch_size: int, rng: np.random.Generator,
