@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing
 
-from .layers import ACTIVATIONS, linear_backward
+from .layers import ACTIVATIONS, linear_backward, linear_forward
 
 INITS = ("glorot", "he")
 
@@ -99,14 +99,11 @@ class MLP:
             raise ValueError(f"expected input of shape (B, {self.sizes[0]}), got {np.shape(x)}")
         cache = [h]
         for W, b in self._layers[:-1]:
-            z = h @ W                             # (B, n_out)
-            z += b
+            z = linear_forward(h, W, b)           # (B, n_out)
             h = self._act_forward(z, out=z)       # activation in place
             cache.append(h)
         W, b = self._layers[-1]
-        out = h @ W                               # linear output layer
-        out += b
-        return out, cache
+        return linear_forward(h, W, b), cache     # linear output layer
 
     def __call__(self, x):                        # x: (B, n_in) -> (B, n_out)
         """Forward without keeping a cache (acting, evaluation, targets)."""
