@@ -20,6 +20,7 @@ from common import context, record
 from numpy_ddqn.presets import NAMED_PRESETS
 
 VARIANTS = {
+    "one-step": dict(n_step=1),              # the default before the ablation
     "default": {},
     "n-step 3": dict(n_step=3),
     "n-step 5": dict(n_step=5),
@@ -31,6 +32,7 @@ VARIANTS = {
     "MSE loss": dict(loss="mse"),
     "tanh-sgd": dict(NAMED_PRESETS["tanh-sgd"]),
     "tanh-sgd + n-step 3": dict(NAMED_PRESETS["tanh-sgd"], n_step=3),
+    "tanh-sgd + n-step 5": dict(NAMED_PRESETS["tanh-sgd"], n_step=5),
 }
 """Variant name -> config fields changed from the default."""
 

@@ -15,7 +15,7 @@ from numpy_ddqn.rl.agent import DDQNAgent
 def run():
     rows = []
     for optimizer, double in (("sgd", True), ("adam", True), ("sgd", False)):
-        config = Config(optimizer=optimizer, learning_rate=1e-4, double=double, batch_size=64,
+        config = Config(optimizer=optimizer, learning_rate=1e-4, double=double, batch_size=64, n_step=1,
                         hidden_sizes=(64, 64), buffer_size=50_000)
         agent = DDQNAgent(4, 2, config)
         rng = np.random.default_rng(0)

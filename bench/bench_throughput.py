@@ -19,7 +19,7 @@ from numpy_ddqn.run.envs import make_env
 from numpy_ddqn.run.loop import train
 
 STEPS = 20_000
-FIXED_WORK = Config(hidden_sizes=(64, 64), activation="tanh", batch_size=64, optimizer="sgd",
+FIXED_WORK = Config(hidden_sizes=(64, 64), activation="tanh", batch_size=64, optimizer="sgd", n_step=1,
                     learning_rate=1e-2, max_grad_norm=10.0, train_freq=1, gradient_steps=1,
                     learning_starts=1_000, buffer_size=50_000, target_update_interval=500, tau=1.0,
                     total_steps=STEPS, eval_interval=0, stop_when_solved=False, progress_interval=0.0,

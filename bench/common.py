@@ -57,6 +57,17 @@ def context():
         ctx["gymnasium"] = gymnasium.__version__
     except ImportError:
         pass
+    try:                                          # the SIMD targets NumPy dispatches to on this CPU
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+        ctx["simd"] = [t for t in __cpu_dispatch__ if __cpu_features__.get(t)] or ["baseline"]
+    except ImportError:
+        pass
+    try:                                          # which BLAS, which kernels, how many threads
+        from threadpoolctl import threadpool_info
+        ctx["blas"] = [{k: i.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
+                       for i in threadpool_info() if i.get("user_api") == "blas"]
+    except ImportError:
+        pass
     return ctx
 
 

@@ -125,7 +125,7 @@ def test_state_dict_round_trip_continues_exactly():
 
 
 def test_divergence_stops_with_the_step_named():
-    agent = DDQNAgent(2, 2, Config(learning_starts=4, batch_size=4, max_grad_norm=0.0))
+    agent = DDQNAgent(2, 2, Config(learning_starts=4, batch_size=4, max_grad_norm=0.0, n_step=1))
     obs = np.ones(2)
     for _ in range(3):
         agent.observe(obs, 0, 1.0, obs, False)

@@ -217,10 +217,10 @@ def test_memory_is_planned_before_allocating_and_refused_in_one_line(monkeypatch
     from numpy_ddqn.errors import ConfigError
     from numpy_ddqn.rl import memory
     from numpy_ddqn.rl.agent import DDQNAgent
-    with pytest.raises(ConfigError, match=r"needs 480.0 GB \(replay 480.0 GB: 10,000,000,000 transitions x 48 "
+    with pytest.raises(ConfigError, match=r"needs 520.0 GB \(replay 520.0 GB: 10,000,000,000 transitions x 52 "
                                           r"bytes.*lower buffer_size or hidden_sizes"):
         DDQNAgent(4, 2, Config(buffer_size=10**10))
-    with pytest.raises(ConfigError, match=r"needs 240.0 GB \(replay 2.4 MB: .*networks 240.0 GB: 10,000,800,002 parameters\)"):
+    with pytest.raises(ConfigError, match=r"needs 240.0 GB \(replay 2.6 MB: .*networks 240.0 GB: 10,000,800,002 parameters\)"):
         DDQNAgent(4, 2, Config(hidden_sizes=(100_000, 100_000)))
     monkeypatch.setattr(memory, "available_memory", lambda: 1_000_000)
     with pytest.raises(ConfigError, match=r"only 1.0 MB is available"):
@@ -235,7 +235,7 @@ def test_the_plan_is_what_the_agent_allocates(optimizer, momentum):
     agent = DDQNAgent(5, 3, Config(buffer_size=777, learning_starts=100, hidden_sizes=(7, 9), optimizer=optimizer,
                                    momentum=momentum, learning_rate=1e-2, batch_size=8))
     for i in range(8):
-        agent.observe(np.full(5, i / 8), i % 3, 1.0, np.zeros(5), False)
+        agent.observe(np.full(5, i / 8), i % 3, 1.0, np.zeros(5), True)   # one-step episodes: stored at once
     agent.update(agent.replay.sample(8, agent.rngs.replay))    # optimizer state is made at its first step
     state = [a for a in agent.optimizer.__dict__.values() if isinstance(a, np.ndarray)]
     actual = (agent.replay.nbytes + agent.online.flat.nbytes + agent.target.flat.nbytes + agent._grad.nbytes
@@ -246,7 +246,7 @@ def test_the_plan_is_what_the_agent_allocates(optimizer, momentum):
 def test_the_start_line_shows_the_planned_memory(tmp_path):
     out = cli("train", "--out", tmp_path / "r", "--steps", "50", "--eval-interval", "0", "--learning-starts", "16",
               "--batch-size", "16")
-    assert out.returncode == 0 and "memory 2.5 MB (replay 2.4 MB: 50,000 transitions x 48 bytes" in out.stderr
+    assert out.returncode == 0 and "memory 2.7 MB (replay 2.6 MB: 50,000 transitions x 52 bytes" in out.stderr
 
 
 RESUME_PEAK = """
@@ -261,7 +261,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 def test_resuming_a_large_mostly_empty_replay_costs_what_was_saved(tmp_path):
     import subprocess
     import sys
-    h = train(Config(**{**QUICK, "buffer_size": 30_000_000}), out_dir=tmp_path)   # 1.44 GB nominal
+    h = train(Config(**{**QUICK, "buffer_size": 30_000_000, "n_step": 1}), out_dir=tmp_path)   # 1.44 GB nominal
     assert h.agent.replay.size == 300
     out = subprocess.run([sys.executable, "-c", RESUME_PEAK, str(tmp_path / "last.npz")], capture_output=True,
                          text=True, timeout=120)
@@ -278,7 +278,7 @@ def test_resuming_a_large_mostly_empty_replay_costs_what_was_saved(tmp_path):
 ])
 def test_observe_refuses_actions_outside_the_space(action, message):
     from numpy_ddqn.rl.agent import DDQNAgent
-    agent = DDQNAgent(3, 2, Config(buffer_size=100, learning_starts=10, batch_size=4))
+    agent = DDQNAgent(3, 2, Config(buffer_size=100, learning_starts=10, batch_size=4, n_step=1))
     with pytest.raises(ValueError, match=message):
         agent.observe(np.zeros(3), action, 1.0, np.zeros(3), False)
     assert agent.replay.size == 0 and agent.steps == 0

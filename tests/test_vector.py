@@ -38,7 +38,7 @@ class Ledger(gym.Env):
 
 
 def replay_of(num_envs, steps=200, vector="sync", seed=7):
-    config = Config(num_envs=num_envs, vector=vector, total_steps=steps, learning_starts=steps, batch_size=8,
+    config = Config(num_envs=num_envs, vector=vector, total_steps=steps, learning_starts=steps, batch_size=8, n_step=1,
                     buffer_size=1000, eval_interval=0, progress_interval=0.0, hidden_sizes=(4,), seed=seed)
     env = (Ledger() if num_envs == 1 else
            (gym.vector.SyncVectorEnv if vector == "sync" else gym.vector.AsyncVectorEnv)([Ledger] * num_envs))

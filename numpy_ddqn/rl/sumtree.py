@@ -93,6 +93,8 @@ class SumTree:
                 j[over] = k - 1 - np.argmax(children[over][:, ::-1] > 0, axis=1)
             cum -= children                                   # exclusive sums: the mass left of each child
             u -= cum.take(row_starts + j)
+            np.maximum(u, 0.0, out=u)                         # rounding may take u just below 0: a zero-priority
+                                                              # first child must not be found
             pos *= k
             pos += j
         return pos
