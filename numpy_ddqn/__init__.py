@@ -1,7 +1,7 @@
 """numpy_ddqn: a Double DQN agent written from scratch in NumPy.
 
 The core (network, backprop, losses, optimizers, replay, targets, agent, training loop) imports
-NumPy only; Gymnasium is imported only where an environment is made (``envs`` and the CLI).
+NumPy only; Gymnasium is imported only where an environment is made (``run.envs``, lazily).
 ``DDQN`` is the model API (Stable-Baselines3's shape); ``DDQNAgent`` and ``train`` lie beneath it.
 """
 from .config import Config

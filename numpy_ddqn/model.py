@@ -1,6 +1,6 @@
 """The model API, in Stable-Baselines3's shape: ``DDQN(env).learn(n)``, ``predict``, ``save``, ``load``.
 
-A thin layer over ``train.train`` and ``DDQNAgent``::
+A thin layer over ``run.loop.train`` and ``DDQNAgent``::
 
     from numpy_ddqn import DDQN
     model = DDQN("CartPole-v1", seed=0, learning_rate=1e-3)     # keyword arguments are Config fields

@@ -3,7 +3,7 @@
 Set-up (envs, agent, resume from a checkpoint), the env's output checked at every step, episode
 bookkeeping, evaluation with the solve check, checkpoints, the run log, the progress line, the signal
 guard, the BLAS thread limit, and what happens when something fails mid-run: the loop in
-``train.py`` calls each in one line and stays the algorithm alone.
+``run/loop.py`` calls each in one line and stays the algorithm alone.
 """
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ def blas_threads(n):
 class Run:
     """One training run: set up in the constructor, used as a context manager around the loop.
 
-    Args: as ``train.train``; ``carry`` continues the counters of an earlier run of the same agent
+    Args: as ``run.loop.train``; ``carry`` continues the counters of an earlier run of the same agent
     in this process (a ``History``'s ``SAVED_HISTORY`` fields as a dict, the model API's second
     ``learn``). Raises ``EnvError``, ``ConfigError`` or ``CheckpointError`` from the set-up before
     anything is written to ``out_dir``.
