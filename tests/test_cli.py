@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("gymnasium")
 
-from helpers import cli, quick_flags  # noqa: E402
+from helpers import cli, quick_flags, without  # noqa: E402
 
 QUICK = quick_flags(total_steps=400, learning_starts=64, batch_size=32, eval_interval=200, eval_episodes=2,
                     hidden_sizes=(16,))
@@ -45,11 +45,6 @@ def test_default_run_folder_is_in_the_current_directory(tmp_path):
     runs = list((tmp_path / "runs").iterdir())
     assert len(runs) == 1 and runs[0].name.startswith("CartPole-v1-seed0-")
     assert (runs[0] / "last.npz").is_file()
-
-
-def without(flags, name):
-    """``flags`` (pairs of flag and value) without ``name`` and its value."""
-    return [f for pair in zip(flags[::2], flags[1::2]) if pair[0] != name for f in pair]
 
 
 def test_config_file_and_flags_precedence(tmp_path):

@@ -12,11 +12,12 @@ import pytest
 
 gym = pytest.importorskip("gymnasium")
 
-from helpers import cli, quick_flags  # noqa: E402
+from helpers import cli, quick_flags, without  # noqa: E402
 
 from numpy_ddqn.run.runlog import read_log  # noqa: E402
 
 FAST = quick_flags(learning_starts=64, batch_size=32, hidden_sizes=(16,))[2:]   # QUICK but --steps
+NO_EVAL_FLAG = without(FAST, "--eval-interval")   # for tests that set their own
 
 
 def config_of(run):
@@ -83,7 +84,7 @@ def test_resume_an_acrobot_run_and_evaluate_it_without_naming_the_env(tmp_path):
 def test_a_resumed_run_keeps_its_config_and_its_summary_covers_the_whole_run(tmp_path):
     run = tmp_path / "r"
     first = cli("train", "--out", run, "--steps", "1000", "--seed", "5", "--keep-training", "--learning-rate",
-                "0.002", "--eval-interval", "500", "--eval-episodes", "2", *FAST[2:])
+                "0.002", "--eval-interval", "500", "--eval-episodes", "2", *NO_EVAL_FLAG)
     assert first.returncode == 0, first.stderr
     before = summary_of(run)
     assert "--steps 2000" in first.stdout            # the printed resume hint says how to go on
@@ -151,7 +152,7 @@ CORRIDOR = textwrap.dedent('''
 def test_a_custom_env_in_module_id_form_trains_resumes_and_evaluates(tmp_path):
     (tmp_path / "corridor.py").write_text(CORRIDOR)
     out = cli("train", "--env", "corridor:Corridor-v0", "--steps", "300", "--eval-episodes", "2",
-              "--eval-interval", "150", *FAST[2:], cwd=tmp_path)
+              "--eval-interval", "150", *NO_EVAL_FLAG, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     (run,) = (tmp_path / "runs").iterdir()
     assert run.name.startswith("corridor-Corridor-v0-seed0-") and ":" not in run.name
@@ -257,7 +258,7 @@ def envs_folder(tmp_path):
 
 def test_an_env_class_by_entry_point_with_kwargs_trains_evaluates_and_resumes(envs_folder):
     out = cli("train", "--env", "my_envs:Corridor", "--env-kwargs", '{"length": 3}', "--steps", "300",
-              "--eval-interval", "150", "--eval-episodes", "2", "--out", "run", *FAST[2:], cwd=envs_folder)
+              "--eval-interval", "150", "--eval-episodes", "2", "--out", "run", *NO_EVAL_FLAG, cwd=envs_folder)
     assert out.returncode == 0, out.stderr
     config = config_of(envs_folder / "run")
     assert config["env_id"] == "my_envs:Corridor" and json.loads(config["env_kwargs"]) == {"length": 3}

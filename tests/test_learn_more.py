@@ -77,7 +77,7 @@ def test_resume_is_bit_exact_with_each_piece(tmp_path, pieces):
     from numpy_ddqn.run.loop import train
     from numpy_ddqn.run.runlog import read_log
     config = Config(total_steps=1500, learning_starts=100, batch_size=32, hidden_sizes=(16,), eval_interval=500,
-                    eval_episodes=2, progress_interval=0.0, **pieces)
+                    eval_episodes=2, progress_interval=0.0, stop_when_solved=False, **pieces)
     full = train(config, out_dir=tmp_path / "full")
     boundary = next(r["step"] for r in read_log(tmp_path / "full") if r["kind"] == "episode" and 700 < r["step"])
     # interrupted at an episode boundary, same budget (PER's beta anneals over the budget)

@@ -82,7 +82,8 @@ def test_async_vector_envs_store_the_same_transitions_as_sync():
 def test_vector_envs_from_the_config_learn_and_evaluate(tmp_path):
     from numpy_ddqn.run.runlog import read_log
     h = train(Config(num_envs=4, total_steps=2000, learning_starts=200, batch_size=32, hidden_sizes=(16,),
-                     eval_interval=1000, eval_episodes=2, progress_interval=0.0), out_dir=tmp_path)
+                     eval_interval=1000, eval_episodes=2, progress_interval=0.0, stop_when_solved=False),
+              out_dir=tmp_path)
     assert h.steps == 2000 and [e["step"] for e in h.evals] == [1000, 2000] and h.agent.updates > 0
     envs = {r["env"] for r in read_log(tmp_path) if r["kind"] == "episode"}
     assert envs == {0, 1, 2, 3}
