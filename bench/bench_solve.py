@@ -43,10 +43,12 @@ def parse_set(items):
 def one_run(args):
     seed, overrides, budget = args
     from numpy_ddqn.run.loop import train
-    config = Config(**{**overrides, "seed": seed, "total_steps": budget, "progress_interval": 0.0,
-                       "stop_when_solved": True})
+    env_id = overrides.get("env_id", "CartPole-v1")      # its preset first, as the CLI does
+    config = Config.for_env(env_id, **{**overrides, "seed": seed, "total_steps": budget, "progress_interval": 0.0,
+                                       "stop_when_solved": True})
     h = train(config)
-    return {"bench": "cartpole-solve", "seed": seed, "solved": h.solved,
+    name = "cartpole-solve" if env_id == "CartPole-v1" else f"solve-{env_id}"
+    return {"bench": name, "seed": seed, "solved": h.solved,
             "steps": h.solved_at if h.solved else budget,
             "train_wall_s": h.solve_train_wall_s if h.solved else h.train_wall_s,
             "total_wall_s": h.solve_total_wall_s if h.solved else h.total_wall_s,
@@ -86,10 +88,11 @@ def main():
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="config override")
     p.add_argument("--preset", choices=sorted(NAMED_PRESETS), help="a named configuration")
     p.add_argument("--budget", type=int, default=100_000, help="training env steps per run")
+    p.add_argument("--env", default="CartPole-v1", help="env id; its preset applies first (default CartPole-v1)")
     p.add_argument("--jobs", type=int, default=2, help="parallel processes")
     p.add_argument("--no-record", action="store_true", help="do not append the rows to the results file (see common.results_path)")
     a = p.parse_args()
-    overrides = {**(NAMED_PRESETS[a.preset] if a.preset else {}), **parse_set(a.set)}
+    overrides = {**(NAMED_PRESETS[a.preset] if a.preset else {}), **parse_set(a.set), "env_id": a.env}
     rows, summary = run(parse_seeds(a.seeds), overrides, a.budget, a.jobs)
     print_table(rows, ["seed", "solved", "steps", "train_wall_s", "total_wall_s", "best_eval"])
     print_table([summary], ["runs", "solved", "median_steps", "median_train_wall_s", "worst_seed", "worst_steps"])
