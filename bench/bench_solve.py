@@ -44,7 +44,8 @@ def one_run(args):
     seed, overrides, budget = args
     from numpy_ddqn.run.loop import train
     env_id = overrides.get("env_id", "CartPole-v1")      # its preset first, as the CLI does
-    config = Config.for_env(env_id, **{**overrides, "seed": seed, "total_steps": budget, "progress_interval": 0.0,
+    fields = {k: v for k, v in overrides.items() if k != "env_id"}
+    config = Config.for_env(env_id, **{**fields, "seed": seed, "total_steps": budget, "progress_interval": 0.0,
                                        "stop_when_solved": True})
     h = train(config)
     name = "cartpole-solve" if env_id == "CartPole-v1" else f"solve-{env_id}"
