@@ -10,8 +10,6 @@ import contextlib
 import os
 import sys
 
-import numpy as np
-
 from ..errors import EnvError, MissingDependency, require
 
 
@@ -181,13 +179,6 @@ def check_spaces(env):
                        f"(for images use a CNN-based agent, or flatten with "
                        f"gymnasium.wrappers.FlattenObservation)")
     return int(obs_space.shape[0]), int(act_space.n)
-
-
-def check_finite(step, what, value, env_id):
-    """Raise ``EnvError`` if an observation or reward from the env holds NaN or inf."""
-    if not np.all(np.isfinite(value)):
-        raise EnvError(f"{env_id} returned a non-finite {what} at env step {step}: {value!r}; "
-                       f"the environment is broken or needs its inputs clipped")
 
 
 def env_rng(env):
