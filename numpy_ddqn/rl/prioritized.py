@@ -31,6 +31,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self.alpha, self.eps = float(alpha), float(eps)
         self.tree = SumTree(self.capacity, fanout)
         self.max_priority = 1.0                    # a new transition's priority: the largest so far
+        self._segment_starts = np.zeros(0)
 
     def add(self, obs: np.typing.ArrayLike, action: int, reward: float, next_obs: np.typing.ArrayLike,
             terminated: bool, discount: float | None = None) -> None:
@@ -44,17 +45,25 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         their importance weights ``(N P(i))^-beta / max w`` (B,) in the buffer's dtype."""
         if self.size < batch_size:
             raise ValueError(f"cannot sample {batch_size} transitions: only {self.size} stored")
-        total = self.tree.total
-        u = (np.arange(batch_size) + rng.random(batch_size)) * (total / batch_size)   # one draw per segment
+        u = rng.random(batch_size)
+        u += self._segments(batch_size)                                               # one draw per segment
+        u *= self.tree.total / batch_size
         idx = self.tree.find(u)                                                       # (B,)
-        probabilities = self.tree.leaves[idx] / total                                 # P(i)
-        weights = (self.size * probabilities) ** -beta
-        weights /= weights.max()
-        return self.gather(idx), idx, weights.astype(self.dtype)
+        # w_i / max_j w_j = (N P(i))^-beta / (N min_j P(j))^-beta = (p_i / min_j p_j)^-beta: N and sum p cancel
+        p = self.tree.leaves.take(idx)
+        weights = np.power(p / p.min(), -beta, dtype=self.dtype)
+        return self.gather(idx), idx, weights
+
+    def _segments(self, batch_size):                   # (B,) 0, 1, ..., B-1 as floats, made once per size
+        if self._segment_starts.shape[0] != batch_size:
+            self._segment_starts = np.arange(batch_size, dtype=np.float64)
+        return self._segment_starts
 
     def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:   # (B,), (B,)
         """p_i = (|td_i| + eps)^alpha for the transitions just learned from."""
-        priorities = (np.abs(td_errors.astype(np.float64)) + self.eps) ** self.alpha
+        priorities = np.abs(td_errors, dtype=np.float64)
+        priorities += self.eps
+        priorities **= self.alpha
         self.tree.update(indices, priorities)
         self.max_priority = max(self.max_priority, float(priorities.max()))
 
