@@ -20,6 +20,14 @@ def ones(n, dtype):                               # -> (n,) read-only
     return v
 
 
+@lru_cache(maxsize=64)
+def arange(n):                                    # -> (n,) int64, read-only
+    """A cached, read-only ``np.arange(n)``: the row index of a batch, as in ``q[arange(B), actions]``."""
+    v = np.arange(n)
+    v.flags.writeable = False
+    return v
+
+
 def linear_forward(x, W, b):                      # x: (B, n_in) -> z: (B, n_out)
     """z = x @ W + b."""
     z = x @ W

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .layers import arange
+
 
 def mse(td_error, weights=None):                  # td_error: (B,) -> loss, dloss/dtd: (B,)
     """L = mean(w td**2); dL/dtd = 2 w td / B (w = 1 without weights)."""
@@ -53,7 +55,7 @@ def td_loss(q: np.ndarray, actions: np.ndarray, targets: np.ndarray, kind: str =
         raise ValueError(f"actions must be integers of shape (B,) = ({q.shape[0]},), got {actions.dtype} {actions.shape}")
     if targets.shape != q.shape[:1]:
         raise ValueError(f"targets must have shape (B,) = ({q.shape[0]},), got {targets.shape}")
-    rows = np.arange(q.shape[0])
+    rows = arange(q.shape[0])
     td_error = q[rows, actions] - targets          # (B,)
     loss, dtd = LOSSES[kind](td_error, weights)
     dq = np.zeros(q.shape, q.dtype)                # (B, A); np.zeros_like costs ~10x more here

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..nn.layers import arange
+
 
 def check_batch(reward, terminated, q):
     """Raise ``ValueError`` unless ``q`` is a (B, A) array and ``reward``, ``terminated`` are (B,) arrays: a
@@ -37,5 +39,5 @@ def double_dqn_targets(reward, terminated, q_next_online, q_next_target, gamma):
         raise ValueError(f"q_next_online {q_next_online.shape} and q_next_target {q_next_target.shape} "
                          f"must have the same shape (B, A)")
     a_star = q_next_online.argmax(axis=1)                        # (B,) selected by the online net
-    q_next = q_next_target[np.arange(a_star.shape[0]), a_star]   # (B,) valued by the target net
+    q_next = q_next_target[arange(a_star.shape[0]), a_star]      # (B,) valued by the target net
     return reward + gamma * (1.0 - terminated) * q_next
