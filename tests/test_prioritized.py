@@ -120,3 +120,31 @@ def test_bad_arguments():
         SumTree(10).update(np.array([1]), np.array([np.nan]))
     with pytest.raises(ValueError, match="alpha"):
         PrioritizedReplayBuffer(10, 2, alpha=-1)
+
+
+@pytest.mark.parametrize("capacity, fanout", [(1, 2), (5, 16), (1000, 2), (4096, 32), (100_000, 32),
+                                              (1_000_000, 32), (10**6, 2)])
+def test_the_tree_is_as_shallow_as_its_top_row_allows(capacity, fanout):
+    """Level d holds top * fanout**d nodes, the leaves cover the capacity with less than one top node's
+    worth of padding, and one level fewer would need a top row wider than max(TOP, fanout)."""
+    from numpy_ddqn.rl.sumtree import TOP
+    sizes = SumTree.level_sizes(capacity, fanout)
+    top, depth = sizes[0], len(sizes) - 1
+    assert depth >= 1 and sizes == [top * fanout ** d for d in range(depth + 1)]
+    assert sizes[-1] >= capacity > (top - 1) * fanout ** depth
+    assert top <= max(TOP, fanout)
+    assert depth == 1 or -(-capacity // fanout ** (depth - 1)) > max(TOP, fanout)
+
+
+def test_weights_are_the_naive_importance_weights():
+    """(N P(i))^-beta / max_j (N P(j))^-beta, computed here the long way, for the sampled rows."""
+    rng = np.random.default_rng(5)
+    buf = PrioritizedReplayBuffer(500, 3, alpha=0.7)
+    for i in range(300):
+        buf.add(rng.normal(size=3), 0, 0.0, rng.normal(size=3), False)
+    buf.update_priorities(np.arange(300), rng.normal(size=300) * 10.0 ** rng.uniform(-3, 2, 300))
+    for beta in (0.0, 0.4, 1.0):
+        _, idx, w = buf.sample_prioritized(64, rng, beta)
+        p = buf.tree.leaves[:300]
+        naive = (300 * p[idx] / p.sum()) ** -beta
+        np.testing.assert_allclose(w, naive / naive.max(), rtol=1e-5)
