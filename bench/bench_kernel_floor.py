@@ -150,6 +150,12 @@ def max_ulp(f):
 
 
 def run(repeats=15):
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(1):                     # one BLAS thread, as training uses
+        return _run(repeats)
+
+
+def _run(repeats):
     agent = fixed_work_agent()
     batch = agent.replay.sample(B, agent.rngs.replay)
     floor = kernel_floor(agent, batch)
@@ -184,8 +190,6 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=15)
     a = p.parse_args()
-    from threadpoolctl import threadpool_limits
-    threadpool_limits(1)                           # one BLAS thread, as training uses
     ctx = context()
     print(f"NumPy {np.__version__}, SIMD dispatched: {ctx.get('simd')}; BLAS: {ctx.get('blas')}")
     rows = run(a.repeats)

@@ -4,8 +4,9 @@
     python bench/run.py                          # everything (the solve benchmark takes minutes)
     python bench/run.py --only mlp,agent,throughput
     python bench/run.py --only solve --seeds 0-4
-Names: mlp, agent (micro-benchmarks), throughput (cartpole-throughput + floor), resources (import
-time, peak memory of a training run), solve (cartpole-solve).
+Names: mlp, agent (micro-benchmarks), kernel (one update against its kernel floor), throughput
+(cartpole-throughput + floor), resources (import time, peak memory of a training run), solve
+(cartpole-solve). Stable-Baselines3 side by side: bench_sb3.py (needs the [compare] extra).
 """
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ import argparse
 import time
 
 import bench_agent
+import bench_kernel_floor
 import bench_mlp
 import bench_resources
 import bench_solve
 import bench_throughput
 from common import print_table, record
 
-NAMES = ("mlp", "agent", "throughput", "resources", "solve")
+NAMES = ("mlp", "agent", "kernel", "throughput", "resources", "solve")
 
 
 def main():
@@ -43,6 +45,10 @@ def main():
         elif name == "agent":
             rows = bench_agent.run()
             summary += [{"bench": f"{r['bench']} {r['variant']}".strip(), "value": r["us"], "unit": "us"} for r in rows]
+        elif name == "kernel":
+            rows = bench_kernel_floor.run()
+            summary += [{"bench": "kernel floor of one update", "value": rows[0]["us"], "unit": "us"},
+                        {"bench": "update / kernel floor", "value": rows[1]["x_floor"], "unit": "x"}]
         elif name == "throughput":
             rows = bench_throughput.run(a.repeats)
             floor, loop = rows
