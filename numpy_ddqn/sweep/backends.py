@@ -1,0 +1,141 @@
+"""Where trials run: ``local`` (a process pool, one BLAS thread per process) or ``ray`` (``ray.tune``).
+
+Both take the tasks still to run, call ``record(row)`` in this process as each trial ends (so a finished
+trial is on disk before the next one ends), and stop early once ``stop.is_set()``: a running trial is
+interrupted (it saves and returns ``status: interrupted``, which is not recorded) and reruns on resume.
+Both run ``trial.run_trial``, so a trial's row does not depend on the backend.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import tempfile
+import threading
+
+from ..errors import NumpyDDQNError, require
+from .trial import run_trial
+
+BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+"""Set to 1 for worker processes: read by the BLAS libraries when NumPy is imported, before
+``threadpoolctl`` can act (the config's ``threads = 1`` holds it there during training too)."""
+
+
+class Stop:
+    """A flag the sweep's signal handler sets; backends poll it between trials."""
+
+    def __init__(self):
+        self._event = threading.Event()
+
+    def set(self):
+        """Ask the backend to stop: start no trial, interrupt the running ones."""
+        self._event.set()
+
+    def is_set(self) -> bool:
+        """True once a stop was asked for."""
+        return self._event.is_set()
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """While active, processes started from here get one BLAS thread (the variables are restored after)."""
+    saved = {v: os.environ.get(v) for v in BLAS_VARS}
+    os.environ.update({v: "1" for v in BLAS_VARS})
+    try:
+        yield
+    finally:
+        for v, value in saved.items():
+            if value is None:
+                os.environ.pop(v, None)
+            else:
+                os.environ[v] = value
+
+
+def _worker_init():
+    # an idle worker ignores Ctrl-C (the sweep decides); a training one stops and saves (train's own guard)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_local(tasks: list, jobs: int, record, stop: Stop) -> None:
+    """Run ``tasks`` on ``jobs`` spawned processes, at most ``jobs`` at a time, recording each row as it ends."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+    pending, running, forwarded = list(tasks), {}, False
+    with one_blas_thread(), ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"),
+                                                initializer=_worker_init) as pool:
+        while pending or running:
+            while pending and len(running) < jobs and not stop.is_set():
+                task = pending.pop(0)
+                running[pool.submit(run_trial, task)] = task
+            if not running:
+                break
+            done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+            for future in done:
+                task = running.pop(future)
+                try:
+                    row = future.result()
+                except BrokenProcessPool:
+                    raise NumpyDDQNError(f"a worker process died while running {task['trial']} (killed, or out of "
+                                         f"memory); the finished trials are saved: run the same command again "
+                                         f"to resume") from None
+                if row["status"] != "interrupted":
+                    record(row)
+            if stop.is_set() and not forwarded:     # interrupt the running trials (they save and return)
+                forwarded = True
+                for pid in list(getattr(pool, "_processes", None) or {}):
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGINT)
+
+
+def _tune_trial(config):
+    """The Ray Tune trainable: one trial, its row reported as JSON."""
+    from ray import tune
+    tune.report({"row": json.dumps(run_trial(config["task"]))})
+
+
+def run_ray(tasks: list, jobs: int, record, stop: Stop, address: str | None = None) -> None:
+    """Run ``tasks`` as Ray Tune trials (one CPU each, at most ``jobs`` at once), recording each row as it ends.
+
+    With ``address`` it joins that Ray cluster (``"auto"``, ``"ray://host:10001"``); without it (and no
+    Ray already initialised in this process) it starts a local Ray with ``jobs`` CPUs and stops it after.
+    """
+    what = "--backend ray"
+    ray = require("ray", "ray", what)
+    tune = require("ray.tune", "ray", what)
+    started = False
+    if not ray.is_initialized():
+        with one_blas_thread():
+            ray.init(address=address, num_cpus=None if address else jobs, include_dashboard=False,
+                     log_to_driver=False, configure_logging=False)
+        started = True
+    seen = set()
+
+    class Record(tune.Callback):
+        """Writes a trial's row as soon as Tune reports it (on the driver)."""
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            row = json.loads(result["row"])
+            if row["status"] != "interrupted" and row["trial"] not in seen:
+                seen.add(row["trial"])
+                record(row)
+            if stop.is_set():
+                raise KeyboardInterrupt
+
+    storage = tempfile.mkdtemp(prefix="numpy-ddqn-tune-")
+    try:
+        tuner = tune.Tuner(
+            tune.with_resources(_tune_trial, {"cpu": 1}),
+            param_space={"task": tune.grid_search(tasks)},
+            tune_config=tune.TuneConfig(max_concurrent_trials=jobs,
+                                        trial_dirname_creator=lambda t: t.trial_id,
+                                        trial_name_creator=lambda t: t.config["task"]["trial"]),
+            run_config=tune.RunConfig(storage_path=storage, name="sweep", verbose=0, callbacks=[Record()],
+                                      failure_config=tune.FailureConfig(max_failures=0)))
+        tuner.fit()
+    finally:
+        import shutil
+        shutil.rmtree(storage, ignore_errors=True)
+        if started:
+            ray.shutdown()
