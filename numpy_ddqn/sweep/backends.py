@@ -98,6 +98,8 @@ def _tune_trial(config):
 def run_ray(tasks: list, jobs: int, record, stop: Stop, address: str | None = None) -> None:
     """Run ``tasks`` as Ray Tune trials (one CPU each, at most ``jobs`` at once), recording each row as it ends.
 
+    Ctrl-C is Tune's own to handle while it runs: it stops the trials, and those it stopped have no row.
+
     With ``address`` it joins that Ray cluster (``"auto"``, ``"ray://host:10001"``); without it (and no
     Ray already initialised in this process) it starts a local Ray with ``jobs`` CPUs and stops it after.
     """
@@ -120,8 +122,6 @@ def run_ray(tasks: list, jobs: int, record, stop: Stop, address: str | None = No
             if row["status"] != "interrupted" and row["trial"] not in seen:
                 seen.add(row["trial"])
                 record(row)
-            if stop.is_set():
-                raise KeyboardInterrupt
 
     storage = tempfile.mkdtemp(prefix="numpy-ddqn-tune-")
     try:
