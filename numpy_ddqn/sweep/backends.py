@@ -95,35 +95,65 @@ def _tune_trial(config):
     tune.report({"row": json.dumps(run_trial(config["task"]))})
 
 
+@contextlib.contextmanager
+def ray_session(jobs: int, address: str | None = None):
+    """Ray for the sweep's life: join ``address`` (``"auto"``, ``"ray://head:10001"``), or start a local Ray
+    with ``jobs`` CPUs (stopped after). A Ray already initialised in this process is used as it is."""
+    what = "--backend ray"
+    ray = require("ray", "ray", what)
+    require("ray.tune", "ray", what)
+    if ray.is_initialized():
+        yield ray
+        return
+    with one_blas_thread():
+        ray.init(address=address, num_cpus=None if address else jobs, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
 def run_ray(tasks: list, jobs: int, record, stop: Stop, address: str | None = None) -> None:
     """Run ``tasks`` as Ray Tune trials (one CPU each, at most ``jobs`` at once), recording each row as it ends.
 
     Ctrl-C is Tune's own to handle while it runs: it stops the trials, and those it stopped have no row.
-
-    With ``address`` it joins that Ray cluster (``"auto"``, ``"ray://host:10001"``); without it (and no
-    Ray already initialised in this process) it starts a local Ray with ``jobs`` CPUs and stops it after.
+    Ray is joined or started as ``ray_session`` says, unless it is running already.
     """
-    what = "--backend ray"
-    ray = require("ray", "ray", what)
-    tune = require("ray.tune", "ray", what)
-    started = False
-    if not ray.is_initialized():
-        with one_blas_thread():
-            ray.init(address=address, num_cpus=None if address else jobs, include_dashboard=False,
-                     log_to_driver=False, configure_logging=False)
-        started = True
-    seen = set()
+    if stop.is_set():
+        return
+    with ray_session(jobs, address):
+        _tune(tasks, jobs, record)
+
+
+_RECORDERS = {}
+"""key -> the sweep's ``record`` function: Tune pickles its callbacks with its state, and a key pickles
+where the sweep's objects (an open stop flag, the folder) may not."""
+
+
+def _tune(tasks, jobs, record):
+    from ray import tune
+    key = f"{os.getpid()}-{id(record)}"
+    _RECORDERS[key] = record
 
     class Record(tune.Callback):
-        """Writes a trial's row as soon as Tune reports it (on the driver)."""
+        """Writes a trial's row as soon as Tune reports it (on the driver); each trial once."""
+
+        def __init__(self):
+            self.key, self.seen = key, set()
 
         def on_trial_result(self, iteration, trials, trial, result, **info):
+            import json
+
+            from numpy_ddqn.sweep import backends      # by reference: the class is pickled by value
             row = json.loads(result["row"])
-            if row["status"] != "interrupted" and row["trial"] not in seen:
-                seen.add(row["trial"])
-                record(row)
+            if row["status"] != "interrupted" and row["trial"] not in self.seen:
+                self.seen.add(row["trial"])
+                backends._RECORDERS[self.key](row)
 
     storage = tempfile.mkdtemp(prefix="numpy-ddqn-tune-")
+    saved = os.environ.get("RAY_AIR_NEW_OUTPUT")
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"                # the classic reporter, which verbose=0 silences
     try:
         tuner = tune.Tuner(
             tune.with_resources(_tune_trial, {"cpu": 1}),
@@ -137,5 +167,8 @@ def run_ray(tasks: list, jobs: int, record, stop: Stop, address: str | None = No
     finally:
         import shutil
         shutil.rmtree(storage, ignore_errors=True)
-        if started:
-            ray.shutdown()
+        _RECORDERS.pop(key, None)
+        if saved is None:
+            os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
+        else:
+            os.environ["RAY_AIR_NEW_OUTPUT"] = saved

@@ -137,15 +137,15 @@ def results_markdown(spec: SweepSpec, table: list, rows: list, total: int, comma
     budget = spec.base.get("total_steps")
     seeds = list(spec.seeds)
     seed_text = f"{seeds[0]}..{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else ", ".join(map(str, seeds))
-    metric = ("steps to solve under the solve protocol (greedy evaluation every `eval_interval` steps, 10 episodes, "
-              "100 more to confirm; an unsolved run counts as its budget)" if spec.metric == "steps_to_solve"
+    metric = ("steps to solve under the solve protocol (a greedy evaluation every `eval_interval` steps, confirmed "
+              "on `confirm_episodes` more; an unsolved run counts as its budget)" if spec.metric == "steps_to_solve"
               else "mean return of the last greedy evaluation")
+    budget_text = f"budget {budget:,} steps" if budget else "budget: the preset's"
     done = len(rows)
     lines = [f"# Sweep `{spec.name}`: {spec.env_id}", ""]
     if command:
         lines += [f"Made by `{command}` (run it again to resume: finished trials are kept).", ""]
-    lines += [f"Seeds {seed_text}; metric: {metric}; budget {budget if budget else 'the preset'}"
-              f"{' steps' if budget else ''}. Trials finished: {done} of {total}. IQM = interquartile mean; "
+    lines += [f"{spec.env_id}, seeds {seed_text}; metric: {metric}; {budget_text}. Trials finished: {done} of {total}. IQM = interquartile mean; "
               f"95% CI: percentile bootstrap over seeds, 50,000 resamples, seed 0 (as rliable). "
               f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, NumPy {np.__version__}: steps depend on the "
               f"seed and the CPU; training times also on the machine's load.", ""]
@@ -194,21 +194,49 @@ def execute(spec, sweep, configs, tasks, backend, jobs, address, command, echo) 
     echo(f"sweep {spec.name}: {len(configs)} configuration{'s' * (len(configs) != 1)} x {len(spec.seeds)} seeds = "
          f"{len(tasks)} trials on {spec.env_id}; {len(tasks) - len(todo)} finished before, {len(todo)} to run "
          f"({backend}, {jobs} at a time) -> {sweep.path}")
-    stop, count = Stop(), [len(tasks) - len(todo)]
+    counter = Counter(spec, sweep, len(tasks), len(tasks) - len(todo), echo)
+    with _signals_stop(counter.stop, echo), backend_session(backend, jobs, address):
+        run_tasks(todo, backend, jobs, counter.record, counter.stop)
+    return finish(spec, sweep, configs, tasks, command, echo)
 
-    def record(row):
-        sweep.append(row)
-        count[0] += 1
-        echo(f"[{count[0]}/{len(tasks)}] {describe(row, spec.metric)}")
 
-    with _signals_stop(stop, echo):
-        if todo and backend == "local":
-            run_local(todo, jobs, record, stop)
-        elif todo:
-            run_ray(todo, jobs, record, stop, address)
-    rows = sweep.rows()
+class Counter:
+    """Records finished rows into the sweep folder and echoes ``[k/N] trial: ...`` for each."""
+
+    def __init__(self, spec, sweep, total, done, echo):
+        self.spec, self.sweep, self.total, self.done, self.echo = spec, sweep, total, done, echo
+        self.stop = Stop()
+
+    def record(self, row):
+        """Append ``row`` to ``trials.jsonl`` (fsync'ed) and echo it."""
+        self.sweep.append(row)
+        self.done += 1
+        self.echo(f"[{self.done}/{self.total}] {describe(row, self.spec.metric)}")
+
+
+def backend_session(backend, jobs, address):
+    """A context holding the backend up across several batches of tasks (Ray: one ``ray.init``)."""
+    import contextlib
+    if backend == "ray":
+        from .backends import ray_session
+        return ray_session(jobs, address)
+    return contextlib.nullcontext()
+
+
+def run_tasks(tasks, backend, jobs, record, stop) -> None:
+    """Run ``tasks`` on ``backend``, calling ``record(row)`` for each finished one."""
+    if not tasks or stop.is_set():
+        return
+    if backend == "local":
+        run_local(tasks, jobs, record, stop)
+    else:
+        run_ray(tasks, jobs, record, stop)
+
+
+def finish(spec, sweep, configs, tasks, command, echo) -> SweepResult:
+    """Write ``results.md`` for ``configs`` from the rows of ``tasks``, print the table, say what is missing."""
     ids = {t["trial"] for t in tasks}
-    rows = [r for r in rows if r["trial"] in ids]
+    rows = [r for r in sweep.rows() if r["trial"] in ids]
     interrupted = len(rows) < len(tasks)
     table = summarize(spec, configs, rows)
     text = results_markdown(spec, table, rows, len(tasks), command)

@@ -1,7 +1,8 @@
 """A sweep spec (TOML or JSON) parsed, checked, and expanded into trials, deterministically.
 
 A spec names an env, a base (the env's preset, then a named ``preset``, then a ``config`` file, then the
-``[base]`` table), the seeds, and the configurations: explicit ``[variants.NAME]`` tables, a ``[grid]``
+``[base]`` table), the seeds, and the configurations: explicit ``[variants.NAME]`` tables (fields, and
+optionally a named ``preset`` under them), a ``[grid]``
 of values per field, and a ``[random]`` space (``loguniform(a, b)``, ``uniform(a, b)``, ``randint(a, b)``,
 ``choice([...])``) sampled ``trials`` times from ``search_seed``. Every configuration runs once per seed:
 one trial is one (configuration, seed). Every mistake is one ``ConfigError`` line naming the spec.
@@ -213,7 +214,11 @@ def _parse(data, bad, folder, default_name):
     for vname, vtable in _table(data, "variants", bad).items():
         if not isinstance(vtable, dict):
             raise bad(f"variant {vname!r} must be a table of field = value, got {vtable!r}")
-        variants[str(vname)] = _fields(vtable, f"variant {vname!r}", bad)
+        vtable = dict(vtable)
+        vpreset = vtable.pop("preset", None)
+        if vpreset is not None and vpreset not in NAMED_PRESETS:
+            raise bad(f"variant {vname!r}: unknown preset {vpreset!r} (known: {', '.join(sorted(NAMED_PRESETS))})")
+        variants[str(vname)] = {**NAMED_PRESETS.get(vpreset, {}), **_fields(vtable, f"variant {vname!r}", bad)}
     if "variants" in data and not variants:
         raise bad("[variants] is empty: give at least one [variants.NAME] table, or remove it")
 
