@@ -158,7 +158,7 @@ def _tune(tasks, jobs, record):
         tuner = tune.Tuner(
             tune.with_resources(_tune_trial, {"cpu": 1}),
             param_space={"task": tune.grid_search(tasks)},
-            tune_config=tune.TuneConfig(max_concurrent_trials=jobs,
+            tune_config=tune.TuneConfig(max_concurrent_trials=jobs, reuse_actors=True,   # no import per trial
                                         trial_dirname_creator=lambda t: t.trial_id,
                                         trial_name_creator=lambda t: t.config["task"]["trial"]),
             run_config=tune.RunConfig(storage_path=storage, name="sweep", verbose=0, callbacks=[Record()],
