@@ -10,13 +10,19 @@ import time
 
 import numpy as np
 import pytest
+from helpers import cli
 
 from numpy_ddqn.errors import ConfigError, MissingDependency
-from numpy_ddqn.sweep import SweepFolder, bootstrap_ci, iqm, load_spec, parse_spec, run_sweep
+from numpy_ddqn.sweep import (
+    SweepFolder,
+    bootstrap_ci,
+    iqm,
+    load_spec,
+    parse_spec,
+    run_sweep,
+)
 from numpy_ddqn.sweep.backends import Stop, run_ray
 from numpy_ddqn.sweep.trial import ROW_RESULTS
-
-from helpers import cli
 
 TINY = """
 name = "tiny"
@@ -209,7 +215,7 @@ def local_sweep(tmp_path_factory):
 
 
 def test_a_tiny_sweep_on_the_local_backend(local_sweep):
-    spec, result, lines = local_sweep
+    _, result, lines = local_sweep
     assert not result.interrupted and len(result.rows) == 4
     assert sorted(r["trial"] for r in result.rows) == ["c00-seed0", "c00-seed1", "c01-seed0", "c01-seed1"]
     for r in result.rows:
@@ -305,7 +311,7 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(local_sweep, tmp_path
 
 
 def test_a_folder_made_by_another_spec_is_refused(local_sweep):
-    spec, local, _ = local_sweep
+    _, local, _ = local_sweep
     other = parse_spec({"name": "tiny", "seeds": [0, 1, 2]})
     with pytest.raises(ConfigError, match="holds another sweep .*differs in: .*seeds"):
         run_sweep(other, local.folder, echo=lambda line: None)

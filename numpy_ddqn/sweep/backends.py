@@ -145,7 +145,8 @@ def _tune(tasks, jobs, record):
         def on_trial_result(self, iteration, trials, trial, result, **info):
             import json
 
-            from numpy_ddqn.sweep import backends      # by reference: the class is pickled by value
+            # imported, not a global of this class: Tune pickles the class by value, the module by reference
+            from numpy_ddqn.sweep import backends
             row = json.loads(result["row"])
             if row["status"] != "interrupted" and row["trial"] not in self.seen:
                 self.seen.add(row["trial"])

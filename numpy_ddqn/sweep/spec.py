@@ -48,7 +48,7 @@ class Distribution:
             return int(rng.integers(self.args[0], self.args[1] + 1))
         lo, hi = self.args
         x = math.exp(rng.uniform(math.log(lo), math.log(hi))) if self.kind == "loguniform" else rng.uniform(lo, hi)
-        return int(round(x)) if integer else float(f"{x:.4g}")
+        return round(x) if integer else float(f"{x:.4g}")
 
     def __str__(self):
         return f"choice({list(self.args)!r})" if self.kind == "choice" else f"{self.kind}({self.args[0]!r}, {self.args[1]!r})"
