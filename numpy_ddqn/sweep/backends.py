@@ -117,24 +117,24 @@ def ray_session(jobs: int, address: str | None = None):
 def run_ray(tasks: list, jobs: int, record, stop: Stop, address: str | None = None) -> None:
     """Run ``tasks`` as Ray Tune trials (one CPU each, at most ``jobs`` at once), recording each row as it ends.
 
-    Ctrl-C is Tune's own to handle while it runs: it stops the trials, and those it stopped have no row.
+    Once ``stop`` is set (or Tune sees Ctrl-C itself), Tune stops every trial; those it stopped have no row.
     Ray is joined or started as ``ray_session`` says, unless it is running already.
     """
     if stop.is_set():
         return
     with ray_session(jobs, address):
-        _tune(tasks, jobs, record)
+        _tune(tasks, jobs, record, stop)
 
 
 _RECORDERS = {}
-"""key -> the sweep's ``record`` function: Tune pickles its callbacks with its state, and a key pickles
-where the sweep's objects (an open stop flag, the folder) may not."""
+"""key -> the sweep's ``(record, stop)``: Tune pickles its callbacks and stopper with its state, and a key
+pickles where the sweep's objects (a stop flag with a lock, the folder) may not."""
 
 
-def _tune(tasks, jobs, record):
+def _tune(tasks, jobs, record, stop):
     from ray import tune
     key = f"{os.getpid()}-{id(record)}"
-    _RECORDERS[key] = record
+    _RECORDERS[key] = (record, stop)
 
     class Record(tune.Callback):
         """Writes a trial's row as soon as Tune reports it (on the driver); each trial once."""
@@ -150,7 +150,20 @@ def _tune(tasks, jobs, record):
             row = json.loads(result["row"])
             if row["status"] != "interrupted" and row["trial"] not in self.seen:
                 self.seen.add(row["trial"])
-                backends._RECORDERS[self.key](row)
+                backends._RECORDERS[self.key][0](row)
+
+    class StopAll(tune.Stopper):
+        """Stops every trial once the sweep's stop flag is set (SIGINT / SIGTERM of the sweep)."""
+
+        def __init__(self):
+            self.key = key
+
+        def __call__(self, trial_id, result):
+            return False
+
+        def stop_all(self):
+            from numpy_ddqn.sweep import backends
+            return backends._RECORDERS[self.key][1].is_set()
 
     storage = tempfile.mkdtemp(prefix="numpy-ddqn-tune-")
     saved = os.environ.get("RAY_AIR_NEW_OUTPUT")
@@ -162,7 +175,7 @@ def _tune(tasks, jobs, record):
             tune_config=tune.TuneConfig(max_concurrent_trials=jobs, reuse_actors=True,   # no import per trial
                                         trial_dirname_creator=lambda t: t.trial_id,
                                         trial_name_creator=lambda t: t.config["task"]["trial"]),
-            run_config=tune.RunConfig(storage_path=storage, name="sweep", verbose=0, callbacks=[Record()],
+            run_config=tune.RunConfig(storage_path=storage, name="sweep", verbose=0, callbacks=[Record()], stop=StopAll(),
                                       failure_config=tune.FailureConfig(max_failures=0)))
         tuner.fit()
     finally:

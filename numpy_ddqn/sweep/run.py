@@ -195,7 +195,7 @@ def execute(spec, sweep, configs, tasks, backend, jobs, address, command, echo) 
          f"{len(tasks)} trials on {spec.env_id}; {len(tasks) - len(todo)} finished before, {len(todo)} to run "
          f"({backend}, {jobs} at a time) -> {sweep.path}")
     counter = Counter(spec, sweep, len(tasks), len(tasks) - len(todo), echo)
-    with _signals_stop(counter.stop, echo), backend_session(backend, jobs, address):
+    with backend_session(backend, jobs, address), _signals_stop(counter.stop, echo):   # after ray.init: its handlers are replaced
         run_tasks(todo, backend, jobs, counter.record, counter.stop)
     return finish(spec, sweep, configs, tasks, command, echo)
 

@@ -86,7 +86,7 @@ def run_optuna(spec, sweep, backend, jobs, address, command, echo):
          f"{finished_before} configurations told before ({backend}, {jobs} at a time) -> {sweep.path}")
     counter = Counter(spec, sweep, trials * len(spec.seeds), len(sweep.rows()), echo)
     state = optuna.trial.TrialState
-    with _signals_stop(counter.stop, echo), backend_session(backend, jobs, address):
+    with backend_session(backend, jobs, address), _signals_stop(counter.stop, echo):   # after ray.init: its handlers are replaced
         while not counter.stop.is_set():
             # asked before an interruption and never told: run again (their finished seeds are kept)
             batch = [t.number for t in study.get_trials(deepcopy=False, states=(state.RUNNING,))][:jobs]
