@@ -37,11 +37,12 @@ class MissingDependency(NumpyDDQNError, ImportError):
     """An optional extra is not installed; the message names the pip command."""
 
 
-def require(module, extra):
-    """Import an optional dependency, or raise ``MissingDependency`` naming the extra to install."""
+def require(module, extra, what="this"):
+    """Import an optional dependency, or raise ``MissingDependency`` naming the extra to install
+    (``what`` names the feature that needs it: ``"--backend ray"``)."""
     import importlib
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise MissingDependency(f"this needs the '{module.split('.')[0]}' package: "
+        raise MissingDependency(f"{what} needs the '{module.split('.')[0]}' package: "
                                 f"pip install 'numpy_ddqn[{extra}]'") from None

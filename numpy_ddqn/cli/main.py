@@ -1,4 +1,4 @@
-"""Command line: ``numpy-ddqn train | evaluate | summary | plot | record | export`` (also ``python -m numpy_ddqn``).
+"""Command line: ``numpy-ddqn train | evaluate | summary | plot | record | export | sweep`` (also ``python -m numpy_ddqn``).
 
 Every ``Config`` field is a ``train`` flag in kebab-case (``--learning-rate``); values are applied
 over the env's preset, then a ``--preset``, then a ``--config`` file, then the flags themselves.
@@ -92,7 +92,8 @@ def build_parser():
     s.add_argument("run_dir", type=Path)
 
     pl = sub.add_parser("plot", help="PNG figures of one or more runs (needs the 'plot' extra: matplotlib)")
-    pl.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    pl.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
+                    help="run folders, or sweep folders (one band per configuration over its seeds)")
     pl.add_argument("--out", type=_folder, help="output folder (default: the first run folder)")
     pl.add_argument("--runs", action="store_true", help="also draw every run as a thin line")
 
@@ -101,6 +102,22 @@ def build_parser():
                                    "that numpy_ddqn/policy.py, copied alone into another project, loads.")
     x.add_argument("checkpoint", type=Path)
     x.add_argument("out", type=_folder, metavar="POLICY.npz")
+
+    w = sub.add_parser("sweep", help="a multi-seed study or hyperparameter sweep from a TOML / JSON spec",
+                       description="Run every (configuration, seed) of a sweep spec, each into its own run folder "
+                                   "under the sweep folder, and write results.md (runs solved, median and IQM of "
+                                   "the metric with a 95% bootstrap CI, worst seed, median training time). "
+                                   "Running the same command again resumes: finished trials are skipped.")
+    w.add_argument("spec", type=Path, metavar="SPEC", help="the sweep spec (.toml or .json)")
+    w.add_argument("--out", type=_folder, help="sweep folder (default: sweeps/SPEC-NAME in the current directory)")
+    w.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="local: a process pool on this machine (default); ray: Ray Tune (needs the 'ray' extra)")
+    w.add_argument("--jobs", type=int, default=1, help="trials at a time (default: 1); each uses one CPU and one BLAS thread")
+    w.add_argument("--ray-address", metavar="ADDRESS",
+                   help="join this Ray cluster (e.g. auto, or ray://HEAD:10001) instead of starting a local Ray")
+    w.add_argument("--search", choices=("space", "optuna"), default="space",
+                   help="space: the spec's variants x grid x random samples (default); optuna: Optuna's TPE "
+                        "over the same space for 'trials' configurations (needs the 'optuna' extra)")
 
     r = sub.add_parser("record", help="video or GIF of a checkpoint's greedy agent (needs the 'record' extra)")
     r.add_argument("checkpoint", type=Path)
@@ -226,13 +243,28 @@ def cmd_record(args):
     return 0
 
 
+def cmd_sweep(args):
+    """Run or resume a sweep; exit status 130 if it was stopped before every trial finished."""
+    import shlex
+
+    from ..sweep import load_spec, run_sweep
+    spec = load_spec(args.spec)
+    out = args.out or Path("sweeps") / spec.name
+    command = "numpy-ddqn " + " ".join(shlex.quote(a) for a in (args.argv or []))
+    result = run_sweep(spec, out, backend=args.backend, jobs=args.jobs, address=args.ray_address,
+                       search=args.search, command=command)
+    return 128 + signal.SIGINT if result.interrupted else 0
+
+
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary, "plot": cmd_plot,
-            "record": cmd_record, "export": cmd_export}
+            "record": cmd_record, "export": cmd_export,
+            "sweep": cmd_sweep}
 
 
 def main(argv=None):
     """Entry point of the ``numpy-ddqn`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return COMMANDS[args.command](args)
     except (NumpyDDQNError, ConfigError, FloatingPointError, OSError) as e:

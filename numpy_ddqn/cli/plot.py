@@ -4,7 +4,8 @@ Needs matplotlib (the ``plot`` extra), imported here only. Runs are grouped by c
 config field except the seed and the run-only settings in ``RUN_ONLY``): each group is drawn as its
 mean with a min..max band over its runs, labelled by the fields in which the groups differ, so that
 ``plot runs/a-* runs/b-*`` compares configurations. A run that stopped earlier than the others (it
-solved) holds its last value, so no curve jumps where a run ends.
+solved) holds its last value, so no curve jumps where a run ends. A sweep folder (``numpy-ddqn sweep``)
+stands for the run folders of its finished trials: one band per configuration, over its seeds.
 """
 from __future__ import annotations
 
@@ -134,10 +135,31 @@ def make_figures(runs, window=20, each_run=False):
     return figures
 
 
+def expand_sweeps(run_dirs):
+    """The run folders behind ``run_dirs``: a sweep folder gives its finished trials' folders, in spec order."""
+    from ..errors import NumpyDDQNError
+    from ..sweep.run import TRIALS, SweepFolder
+    out = []
+    for d in map(Path, run_dirs):
+        if not (d / TRIALS).is_file():
+            out.append(d)
+            continue
+        rows = [r for r in SweepFolder(d).rows() if r.get("status") == "ok"]
+        if not rows:
+            raise NumpyDDQNError(f"sweep {d} has no finished trial to plot yet")
+        out += [d / "runs" / r["config"] / f"seed{r['seed']}" for r in sorted(rows, key=lambda r: (r["config"], r["seed"]))]
+    return out
+
+
 def plot_runs(run_dirs, out_dir=None, each_run=False):
-    """Write ``learning_curve.png`` and ``diagnostics.png``; return their paths (``each_run``: thin lines too)."""
+    """Write ``learning_curve.png`` and ``diagnostics.png``; return their paths (``each_run``: thin lines too).
+
+    A sweep folder among ``run_dirs`` stands for its trials' run folders (the figures go into it by default).
+    """
+    out_dir = out_dir or run_dirs[0]
+    run_dirs = expand_sweeps(run_dirs)
     runs = [load_run(d) for d in run_dirs]
-    out_dir = Path(out_dir or run_dirs[0])
+    out_dir = Path(out_dir)
     figures = make_figures(runs, each_run=each_run)   # checks matplotlib is installed first
     import matplotlib.pyplot as plt
     out_dir.mkdir(parents=True, exist_ok=True)

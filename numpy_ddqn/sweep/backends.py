@@ -1,0 +1,188 @@
+"""Where trials run: ``local`` (a process pool, one BLAS thread per process) or ``ray`` (``ray.tune``).
+
+Both take the tasks still to run, call ``record(row)`` in this process as each trial ends (so a finished
+trial is on disk before the next one ends), and stop early once ``stop.is_set()``: a running trial is
+interrupted (it saves and returns ``status: interrupted``, which is not recorded) and reruns on resume.
+Both run ``trial.run_trial``, so a trial's row does not depend on the backend.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import tempfile
+import threading
+
+from ..errors import NumpyDDQNError, require
+from .trial import run_trial
+
+BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+"""Set to 1 for worker processes: read by the BLAS libraries when NumPy is imported, before
+``threadpoolctl`` can act (the config's ``threads = 1`` holds it there during training too)."""
+
+
+class Stop:
+    """A flag the sweep's signal handler sets; backends poll it between trials."""
+
+    def __init__(self):
+        self._event = threading.Event()
+
+    def set(self):
+        """Ask the backend to stop: start no trial, interrupt the running ones."""
+        self._event.set()
+
+    def is_set(self) -> bool:
+        """True once a stop was asked for."""
+        return self._event.is_set()
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """While active, processes started from here get one BLAS thread (the variables are restored after)."""
+    saved = {v: os.environ.get(v) for v in BLAS_VARS}
+    os.environ.update({v: "1" for v in BLAS_VARS})
+    try:
+        yield
+    finally:
+        for v, value in saved.items():
+            if value is None:
+                os.environ.pop(v, None)
+            else:
+                os.environ[v] = value
+
+
+def _worker_init():
+    # an idle worker ignores Ctrl-C (the sweep decides); a training one stops and saves (train's own guard)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_local(tasks: list, jobs: int, record, stop: Stop) -> None:
+    """Run ``tasks`` on ``jobs`` spawned processes, at most ``jobs`` at a time, recording each row as it ends."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+    pending, running, forwarded = list(tasks), {}, False
+    with one_blas_thread(), ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"),
+                                                initializer=_worker_init) as pool:
+        while pending or running:
+            while pending and len(running) < jobs and not stop.is_set():
+                task = pending.pop(0)
+                running[pool.submit(run_trial, task)] = task
+            if not running:
+                break
+            done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+            for future in done:
+                task = running.pop(future)
+                try:
+                    row = future.result()
+                except BrokenProcessPool:
+                    raise NumpyDDQNError(f"a worker process died while running {task['trial']} (killed, or out of "
+                                         f"memory); the finished trials are saved: run the same command again "
+                                         f"to resume") from None
+                if row["status"] != "interrupted":
+                    record(row)
+            if stop.is_set() and not forwarded:     # interrupt the running trials (they save and return)
+                forwarded = True
+                for pid in list(getattr(pool, "_processes", None) or {}):
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGINT)
+
+
+def _tune_trial(config):
+    """The Ray Tune trainable: one trial, its row reported as JSON."""
+    from ray import tune
+    tune.report({"row": json.dumps(run_trial(config["task"]))})
+
+
+@contextlib.contextmanager
+def ray_session(jobs: int, address: str | None = None):
+    """Ray for the sweep's life: join ``address`` (``"auto"``, ``"ray://head:10001"``), or start a local Ray
+    with ``jobs`` CPUs (stopped after). A Ray already initialised in this process is used as it is."""
+    what = "--backend ray"
+    ray = require("ray", "ray", what)
+    require("ray.tune", "ray", what)
+    if ray.is_initialized():
+        yield ray
+        return
+    with one_blas_thread():
+        ray.init(address=address, num_cpus=None if address else jobs, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def run_ray(tasks: list, jobs: int, record, stop: Stop, address: str | None = None) -> None:
+    """Run ``tasks`` as Ray Tune trials (one CPU each, at most ``jobs`` at once), recording each row as it ends.
+
+    Once ``stop`` is set (or Tune sees Ctrl-C itself), Tune stops every trial; those it stopped have no row.
+    Ray is joined or started as ``ray_session`` says, unless it is running already.
+    """
+    if stop.is_set():
+        return
+    with ray_session(jobs, address):
+        _tune(tasks, jobs, record, stop)
+
+
+_RECORDERS = {}
+"""key -> the sweep's ``(record, stop)``: Tune pickles its callbacks and stopper with its state, and a key
+pickles where the sweep's objects (a stop flag with a lock, the folder) may not."""
+
+
+def _tune(tasks, jobs, record, stop):
+    from ray import tune
+    key = f"{os.getpid()}-{id(record)}"
+    _RECORDERS[key] = (record, stop)
+
+    class Record(tune.Callback):
+        """Writes a trial's row as soon as Tune reports it (on the driver); each trial once."""
+
+        def __init__(self):
+            self.key, self.seen = key, set()
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            import json
+
+            # imported, not a global of this class: Tune pickles the class by value, the module by reference
+            from numpy_ddqn.sweep import backends
+            row = json.loads(result["row"])
+            if row["status"] != "interrupted" and row["trial"] not in self.seen:
+                self.seen.add(row["trial"])
+                backends._RECORDERS[self.key][0](row)
+
+    class StopAll(tune.Stopper):
+        """Stops every trial once the sweep's stop flag is set (SIGINT / SIGTERM of the sweep)."""
+
+        def __init__(self):
+            self.key = key
+
+        def __call__(self, trial_id, result):
+            return False
+
+        def stop_all(self):
+            from numpy_ddqn.sweep import backends
+            return backends._RECORDERS[self.key][1].is_set()
+
+    storage = tempfile.mkdtemp(prefix="numpy-ddqn-tune-")
+    saved = os.environ.get("RAY_AIR_NEW_OUTPUT")
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"                # the classic reporter, which verbose=0 silences
+    try:
+        tuner = tune.Tuner(
+            tune.with_resources(_tune_trial, {"cpu": 1}),
+            param_space={"task": tune.grid_search(tasks)},
+            tune_config=tune.TuneConfig(max_concurrent_trials=jobs, reuse_actors=True,   # no import per trial
+                                        trial_dirname_creator=lambda t: t.trial_id,
+                                        trial_name_creator=lambda t: t.config["task"]["trial"]),
+            run_config=tune.RunConfig(storage_path=storage, name="sweep", verbose=0, callbacks=[Record()], stop=StopAll(),
+                                      failure_config=tune.FailureConfig(max_failures=0)))
+        tuner.fit()
+    finally:
+        import shutil
+        shutil.rmtree(storage, ignore_errors=True)
+        _RECORDERS.pop(key, None)
+        if saved is None:
+            os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
+        else:
+            os.environ["RAY_AIR_NEW_OUTPUT"] = saved
