@@ -210,3 +210,15 @@ def test_minatar_smoke_run_learns_breakout_beyond_random_in_seconds():
     rng = np.random.default_rng(0)
     chance = evaluate(lambda o: int(rng.integers(3)), env, 20).mean()
     assert trained >= 1.0 and trained >= 3 * chance, (trained, chance)
+
+
+def test_minatar_frames_become_video_frames():
+    """MinAtar renders 10x10 float RGB in [0, 1]: as uint8 pixels, each cell a 16x16 block; CartPole's frames pass."""
+    from numpy_ddqn.cli.record import as_video_frame
+    frame = np.zeros((10, 10, 3))
+    frame[2, 3] = (1.0, 0.5, 0.0)
+    video = as_video_frame(frame)
+    assert video.dtype == np.uint8 and video.shape == (160, 160, 3)
+    assert video[2 * 16 + 5, 3 * 16 + 7].tolist() == [255, 128, 0] and video[0, 0].tolist() == [0, 0, 0]
+    cartpole = np.full((400, 600, 3), 7, np.uint8)
+    assert as_video_frame(cartpole) is cartpole
