@@ -3,6 +3,7 @@
     python bench/bench_minatar.py --env MinAtar/Breakout-v1 --seeds 0-2            # 500,000 frames each
     python bench/bench_minatar.py --env MinAtar/SpaceInvaders-v1 --seeds 0 --steps 200000
     python bench/bench_minatar.py --figure MinAtar/Breakout-v1 MinAtar/SpaceInvaders-v1   # the curves so far
+    python bench/bench_minatar.py --table MinAtar/Breakout-v1                              # ... as a table
 
 Every run keeps its folder under ``--runs`` (default ``bench/out/minatar``, which git ignores): the greedy
 evaluations (10 episodes every 25,000 frames) are in its ``log.jsonl`` as they happen, so ``--figure`` can draw
@@ -23,6 +24,10 @@ from common import HERE, print_table, record
 from numpy_ddqn import Config, train
 
 RUNS = HERE / "out" / "minatar"
+REFERENCE = {"MinAtar/Breakout-v1": [(150_000, 5.6), (200_000, 8.2), (350_000, 8.9), (403_000, 13.1)]}
+"""The published reference agent (PyTorch, the same network, one update per frame) re-implemented and run on this
+project's 2-core machine: 1 seed, 10 evaluation episodes (as issue 16 reports it)."""
+TARGET = {"MinAtar/Breakout-v1": 13.0}
 
 
 def run_folder(runs, env_id, seed):
@@ -77,6 +82,11 @@ def figure(env_ids, runs, out):
             if common:
                 mean = [np.mean([dict(p)[s] for p in curves.values()]) for s in common]
                 ax.plot(common, mean, lw=2.5, color="black", label=f"mean of {len(curves)}")
+        if env_id in REFERENCE:
+            ax.plot(*zip(*REFERENCE[env_id]), "s--", color="gray", ms=5, lw=1, label="reference agent (PyTorch, 1 seed)")
+        if env_id in TARGET:
+            ax.axhline(TARGET[env_id], color="red", lw=0.8, ls=":", label=f"target {TARGET[env_id]:g} at 500k frames")
+            ax.set_xlim(0, 520_000)
         ax.set_title(f"{env_id}: greedy evaluation (10 episodes)")
         ax.set_xlabel("frames (env steps)")
         ax.set_ylabel("mean return")
@@ -85,6 +95,21 @@ def figure(env_ids, runs, out):
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     print(f"wrote {out}")
+
+
+def table(env_ids, runs, every=100_000):
+    """A markdown table of each run's evaluations at every ``every`` frames (runs still going: as far as they got)."""
+    for env_id in env_ids:
+        folders = sorted(Path(runs).glob(f"{env_id.split('/')[-1]}-seed*"))
+        points = {f.name.rsplit("seed", 1)[-1]: dict(curve(f)) for f in folders}
+        last = max((max(p) for p in points.values() if p), default=0)
+        marks = list(range(every, last + 1, every))
+        print(f"| {env_id}, seed | " + " | ".join(f"{m // 1000}k" for m in marks) + " | latest (frames) |")
+        print("|---" * (len(marks) + 2) + "|")
+        for seed, p in points.items():
+            cells = [f"{p[m]:.1f}" if m in p else "" for m in marks]
+            latest = f"{p[max(p)]:.1f} ({max(p):,})" if p else "none yet"
+            print(f"| {seed} | " + " | ".join(cells) + f" | {latest} |")
 
 
 def main():
@@ -96,9 +121,13 @@ def main():
     p.add_argument("--runs", default=str(RUNS), help="folder of the run folders")
     p.add_argument("--figure", nargs="+", metavar="ENV", help="draw the curves of these envs' runs and stop")
     p.add_argument("--figure-out", default=str(HERE / "figures" / "minatar.png"))
+    p.add_argument("--table", nargs="+", metavar="ENV", help="print these envs' evaluations as a markdown table and stop")
     args = p.parse_args()
     if args.figure:
         figure(args.figure, args.runs, args.figure_out)
+        return
+    if args.table:
+        table(args.table, args.runs)
         return
     rows = [run(args.env, seed, args.runs, args.steps, parse_set(args.set)) for seed in parse_seeds(args.seeds)]
     print_table(rows, ["env", "seed", "steps", "last_eval", "best_eval", "train_wall_s", "frames_per_s"])
