@@ -50,7 +50,7 @@ def run(batch=32):
     dW, db = np.empty_like(W), np.empty_like(b)
 
     def both():
-        o, c = conv2d_forward(x, W, b)
+        _, c = conv2d_forward(x, W, b)
         conv2d_backward(g, c, W, x.shape, dW=dW, db=db, need_dx=False)
 
     rows = [{"bench": "conv-forward", **median_us(lambda: conv2d_forward(x, W, b))},

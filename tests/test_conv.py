@@ -146,7 +146,7 @@ def test_minatar_reference_network_gradient_and_shapes():
     assert count_params("conv16x3,relu,flatten,dense128,relu", (10, 10, 4), 3) == net.n_params
     x = (rng.random((3, 10, 10, 4)) < 0.2).astype(np.float64)       # 0/1 frames, as MinAtar's
     g = rng.normal(size=(3, 3))
-    out, cache = net.forward(x)
+    _, cache = net.forward(x)
     _, flat_grad = net.backward(g, cache)
     loss = lambda: float(np.sum(net(x) * g))
     for i in rng.choice(net.n_params, 60, replace=False):       # a sample: all 133k would take minutes

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .conv import PADDINGS, conv2d_backward, conv2d_forward, conv_output_shape
+from .conv import conv2d_backward, conv2d_forward, conv_output_shape
 from .dueling import dueling_backward, dueling_forward
 from .layers import ACTIVATIONS, linear_backward, linear_forward
 from .mlp import _check_dtype
