@@ -20,6 +20,7 @@ from .errors import ConfigError
 from .nn import ACTIVATIONS as _ACTIVATIONS
 from .nn import LOSSES as _LOSSES
 from .nn import OPTIMIZERS as _OPTIMIZERS
+from .nn.network import parse_layers
 
 ACTIVATIONS = tuple(_ACTIVATIONS)       # the choices come from the nn/ registries
 OPTIMIZERS = tuple(_OPTIMIZERS)
@@ -50,6 +51,9 @@ class Config:
                      choices=VECTOR_MODES)
     # -- the network --
     hidden_sizes: tuple = _f((64, 64), "hidden layer widths, e.g. 64,64")
+    layers: str = _f("", "the network as a list of layers instead of hidden_sizes, e.g. conv16x3,relu,flatten,"
+                         "dense128,relu (conv{F}x{K}[s{S}][same], dense{N}, flatten, relu, tanh, identity; the "
+                         "Q head is added); empty = an MLP of hidden_sizes and activation")
     activation: str = _f("tanh", "hidden activation", choices=ACTIVATIONS)
     dtype: str = _f("float32", "floating point type of the networks", choices=DTYPES)
     # -- the optimizer --
@@ -153,6 +157,11 @@ def _validate(c):
             raise _bad(name, getattr(c, name), f"must be one of {', '.join(choices)}")
     if not c.hidden_sizes or any(h < 1 for h in c.hidden_sizes):
         raise _bad("hidden_sizes", c.hidden_sizes, "must list one or more widths >= 1")
+    if c.layers:
+        try:
+            parse_layers(c.layers)
+        except ValueError as e:
+            raise _bad("layers", c.layers, str(e)) from None
     in_01 = lambda v: 0 <= v <= 1
     below_1 = lambda v: 0 <= v < 1
     checks = [("learning_rate", lambda v: v > 0, "must be > 0"),
@@ -210,6 +219,8 @@ def _coerce(name, value):
             raise ConfigError(f"config field 'env_kwargs' must hold JSON values, got {value!r} ({e})") from None
     if kind is str and isinstance(value, str):
         return value
+    if name == "layers" and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return ",".join(value)                                 # a TOML / JSON list of layers
     if kind is tuple and isinstance(value, (list, tuple)) and all(
             isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in value):
         return tuple(int(v) for v in value)
@@ -305,5 +316,18 @@ PRESETS = {
                            gradient_steps=4, exploration_steps=12_000, epsilon_end=0.1,
                            hidden_sizes=(256, 256), activation="relu", eval_interval=5_000),
 }
+
+# MinAtar (pip install ".[minatar]"): the reference agent of Young & Tian (2019) where it fits: one conv of
+# 16 3x3 filters, ReLU, 128 units, batch 32, replay 100,000, target sync every 1,000 frames, one update per
+# frame after 5,000, epsilon 1 -> 0.1 over 100,000 frames, 500,000 frames (bench/PIXELS.md)
+MINATAR = dict(layers="conv16x3,relu,flatten,dense128,relu", total_steps=500_000, batch_size=32,
+               buffer_size=100_000, learning_starts=5_000, train_freq=1, gradient_steps=1,
+               target_update_interval=1_000, epsilon_start=1.0, epsilon_end=0.1, exploration_steps=100_000,
+               gamma=0.99, optimizer="adam", learning_rate=2.5e-4, adam_eps=1.5e-4, n_step=3,
+               eval_interval=25_000, eval_episodes=10)
+for _game in ("Breakout", "SpaceInvaders"):
+    for _version in ("v0", "v1"):
+        PRESETS[f"MinAtar/{_game}-{_version}"] = dict(MINATAR)
 """Per-env hyperparameters (Acrobot, MountainCar and LunarLander follow rl-zoo's tuned DQN, with the n-step
-returns measured to help: 5 steps for Acrobot and MountainCar, 3 for LunarLander)."""
+returns measured to help: 5 steps for Acrobot and MountainCar, 3 for LunarLander; MinAtar follows its
+reference agent, above)."""

@@ -94,15 +94,17 @@ class DDQN:
             raise ConfigError("this model has no network yet: call learn() first, or DDQN.load(path)")
         return self.agent
 
-    def q_values(self, obs: ArrayLike) -> np.ndarray:                   # (obs_dim,) -> (A,), (B, obs_dim) -> (B, A)
+    def q_values(self, obs: ArrayLike) -> np.ndarray:                   # (*obs_shape) -> (A,), (B, *obs_shape) -> (B, A)
         """Q-values of the online network for one observation or a batch."""
         agent = self._trained()
         x = np.asarray(obs, dtype=agent.online.dtype)
-        if x.shape[-1:] != (agent.obs_dim,) or x.ndim not in (1, 2):
-            raise ValueError(f"expected an observation of shape ({agent.obs_dim},) or a batch "
-                             f"(B, {agent.obs_dim}), got {np.shape(obs)}")
-        q = agent.online(x.reshape(-1, agent.obs_dim))
-        return q[0] if x.ndim == 1 else q
+        shape = agent.obs_shape                                         # (obs_dim,), or (H, W, C) for images
+        single = x.shape == shape
+        if not single and x.shape[1:] != shape:
+            raise ValueError(f"expected an observation of shape {shape} or a batch "
+                             f"(B, {', '.join(map(str, shape))}), got {np.shape(obs)}")
+        q = agent.online(x.reshape(-1, *shape))
+        return q[0] if single else q
 
     def predict(self, obs: ArrayLike, deterministic: bool = True) -> tuple[int | np.ndarray, None]:
         """``(action, None)``: the greedy action (an int; ``(B,)`` for a batch), or epsilon-greedy with

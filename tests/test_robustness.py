@@ -56,11 +56,17 @@ class ToyEnv(gym.Env):
     (ToyEnv(action_space=spaces.Discrete(3, start=1)), "must start at 0"),
     (ToyEnv(observation_space=spaces.Dict({"a": spaces.Box(-1, 1, (2,))})), "FlattenObservation"),
     (ToyEnv(observation_space=spaces.Tuple([spaces.Discrete(2), spaces.Discrete(2)])), "FlattenObservation"),
-    (ToyEnv(observation_space=spaces.Box(0, 255, (8, 8, 3), np.uint8)), r"flat \(1-D\) Box"),
+    (ToyEnv(observation_space=spaces.Box(0, 255, (8, 8), np.uint8)), r"flat \(1-D\) Box or an image \(H, W, C\)"),
     (ToyEnv(observation_space=spaces.Discrete(5)), "flat Box is needed"),
 ])
 def test_unsupported_spaces_are_refused_before_training(env, message):
     with pytest.raises(EnvError, match=message):
+        train(Config(**QUICK), env=env, eval_env=env)
+
+
+def test_image_observations_need_conv_layers():
+    env = ToyEnv(observation_space=spaces.Box(0, 255, (8, 8, 3), np.uint8))
+    with pytest.raises(ConfigError, match=r"observations of shape \(8, 8, 3\) need a network of layers: set layers"):
         train(Config(**QUICK), env=env, eval_env=env)
 
 

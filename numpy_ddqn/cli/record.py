@@ -41,9 +41,21 @@ def collect_frames(agent, env, episodes=1, seed=HELDOUT_SEED, max_steps=500):
     return frames, returns
 
 
+def as_video_frame(frame, min_size=160):          # (H, W, 3) any dtype -> (H', W', 3) uint8
+    """An RGB frame as uint8 pixels: floats in [0, 1] (MinAtar's rendering) scaled to 0..255, and a tiny
+    frame (MinAtar's 10x10) enlarged by an integer factor, each cell a block, so a video player shows it."""
+    frame = np.asarray(frame)
+    if frame.dtype.kind == "f":
+        frame = np.clip(np.rint(frame * 255.0), 0, 255)
+    frame = frame.astype(np.uint8, copy=False)
+    scale = max(1, -(-min_size // max(1, min(frame.shape[:2]))))
+    return frame.repeat(scale, axis=0).repeat(scale, axis=1) if scale > 1 else frame
+
+
 def write_video(frames, path, fps=50):
     """Write frames to ``path`` (.mp4 with ffmpeg, .gif with Pillow); returns the path written."""
     path = Path(path)
+    frames = [as_video_frame(f) for f in frames]
     if path.suffix == ".gif":
         require("PIL", "record")
         from PIL import Image

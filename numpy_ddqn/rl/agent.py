@@ -12,6 +12,7 @@ from ..config import Config
 from ..errors import CheckpointError, ConfigError, DivergenceError
 from ..nn import MLP, OPTIMIZERS, clip_grad_norm, global_norm, td_loss
 from ..nn.dueling import DuelingMLP
+from ..nn.network import Network, count_params
 from .memory import check_memory, plan_memory
 from .nstep import NStepAccumulator
 from .prioritized import PrioritizedReplayBuffer
@@ -36,36 +37,55 @@ class DDQNAgent:
     """Double DQN (van Hasselt, Guez & Silver, 2015) on flat observations and discrete actions.
 
     Args:
-        obs_dim: length of the observation vector.
+        obs_dim: length of the observation vector, or an observation's shape (``(10, 10, 4)``: images).
         n_actions: number of discrete actions.
-        config: a ``Config`` (defaults if omitted).
+        config: a ``Config`` (defaults if omitted); ``config.layers`` builds a ``Network`` of those layers
+            (convolutions for images), else an ``MLP`` of ``config.hidden_sizes``.
+        obs_dtype: how the replay stores observations: ``None`` in the network's dtype, ``"uint8"`` one
+            byte per value, ``"bool"`` one bit per value (0/1 frames).
 
     Use it as: ``a = agent.act(obs)``; step the env; ``agent.observe(obs, a, r, next_obs,
     terminated, truncated)``, which stores the transition and learns when due.
     """
 
-    def __init__(self, obs_dim: int, n_actions: int, config: Config | None = None) -> None:
+    def __init__(self, obs_dim: int | tuple[int, ...], n_actions: int, config: Config | None = None,
+                 obs_dtype: str | None = None) -> None:
         self.config = config = config or Config()
-        self.obs_dim, self.n_actions = int(obs_dim), int(n_actions)
-        if self.obs_dim < 1 or self.n_actions < 1:
+        self.obs_shape = tuple(int(n) for n in np.atleast_1d(obs_dim))   # (obs_dim,) for vectors
+        self.obs_dim, self.n_actions, self.obs_dtype = int(np.prod(self.obs_shape)), int(n_actions), obs_dtype
+        if min(self.obs_shape) < 1 or self.n_actions < 1:
             raise ValueError(f"obs_dim and n_actions must be >= 1, got {obs_dim} and {n_actions}")
-        self.memory = plan_memory(config, self.obs_dim, self.n_actions)
+        if config.layers:                         # shapes through the layers, checked before anything is built
+            try:
+                count_params(config.layers, self.obs_shape, self.n_actions + config.dueling)
+            except ValueError as e:
+                raise ConfigError(f"config field 'layers' = {config.layers!r} is invalid for observations of "
+                                  f"shape {self.obs_shape}: {e}") from None
+        elif len(self.obs_shape) > 1:
+            raise ConfigError(f"observations of shape {self.obs_shape} need a network of layers: set layers, "
+                              f"e.g. conv16x3,relu,flatten,dense128,relu")
+        self.memory = plan_memory(config, self.obs_shape, self.n_actions, obs_dtype)
         check_memory(self.memory)                 # before allocating: a one-line error, not a MemoryError
         if config.dueling and self.n_actions < 2:
             raise ConfigError(f"config field 'dueling' = True is invalid: a dueling head needs >= 2 actions, "
                               f"this env has {self.n_actions}")
         self.rngs = make_rngs(config.seed)
         dtype = np.dtype(config.dtype)
-        sizes = (self.obs_dim, *config.hidden_sizes, self.n_actions)
-        network = DuelingMLP if config.dueling else MLP   # Q = V + A - mean A, or a linear output
-        self.online = network(sizes, config.activation, dtype, self.rngs.init)
-        self.target = network(sizes, config.activation, dtype, self.rngs.init)
+        if config.layers:                         # a list of layers: convolutions over image observations
+            self.online = Network(self.obs_shape, config.layers, self.n_actions, config.dueling, dtype, self.rngs.init)
+            self.target = Network(self.obs_shape, config.layers, self.n_actions, config.dueling, dtype, self.rngs.init)
+        else:
+            sizes = (self.obs_dim, *config.hidden_sizes, self.n_actions)
+            network = DuelingMLP if config.dueling else MLP   # Q = V + A - mean A, or a linear output
+            self.online = network(sizes, config.activation, dtype, self.rngs.init)
+            self.target = network(sizes, config.activation, dtype, self.rngs.init)
         self.target.copy_from(self.online)
         self.optimizer = make_optimizer(config)
         n_step = config.n_step > 1                # n-step transitions carry their own discount gamma^m
-        self.replay = (PrioritizedReplayBuffer(config.buffer_size, self.obs_dim, dtype, n_step, config.per_alpha,
-                                               config.per_eps) if config.prioritized else
-                       ReplayBuffer(config.buffer_size, self.obs_dim, dtype, n_step))
+        obs = self.obs_shape if len(self.obs_shape) > 1 else self.obs_dim   # frames keep their shape and dtype
+        self.replay = (PrioritizedReplayBuffer(config.buffer_size, obs, dtype, n_step, config.per_alpha,
+                                               config.per_eps, obs_dtype=obs_dtype) if config.prioritized else
+                       ReplayBuffer(config.buffer_size, obs, dtype, n_step, obs_dtype))
         self.nstep = {}                           # env index -> NStepAccumulator (n_step > 1)
         self.epsilon_schedule = epsilon_schedule(config)
         self.learning_rate_schedule = learning_rate_schedule(config)
@@ -247,8 +267,10 @@ class DDQNAgent:
     def policy(self) -> Policy:
         """The online network's greedy policy as a NumPy-only ``policy.Policy`` (for export)."""
         from ..policy import Policy
+        layers = self.online.description if isinstance(self.online, Network) else None
         return Policy(self.online.get_weights(), self.config.activation, self.config.env_id,
-                      head="dueling" if self.config.dueling else "linear")
+                      head="dueling" if self.config.dueling else "linear", layers=layers,
+                      obs_shape=self.obs_shape if layers else None)
 
     # -- from a checkpoint ------------------------------------------------------------------
 
@@ -280,13 +302,19 @@ class DDQNAgent:
         try:
             saved_obs, saved_actions = int(state["obs_dim"]), int(state["n_actions"])
             agent_state = state["agent"]
+            saved_shape = tuple(int(n) for n in state.get("obs_shape", (saved_obs,)))   # images: (H, W, C)
+            saved_obs_dtype = state.get("obs_dtype")
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise CheckpointError(f"{source} is not a complete numpy_ddqn checkpoint "
                                   f"({type(e).__name__}: {e})") from None
-        if (obs_dim is not None and obs_dim != saved_obs) or (n_actions is not None and n_actions != saved_actions):
-            raise CheckpointError(f"{source} was trained on {config.env_id} with {saved_obs} observations and "
+        if saved_obs_dtype not in (None, "uint8", "bool"):
+            raise CheckpointError(f"{source} has an unknown observation storage {saved_obs_dtype!r}")
+        shape = None if obs_dim is None else tuple(int(n) for n in np.atleast_1d(obs_dim))
+        if (shape is not None and shape != saved_shape) or (n_actions is not None and n_actions != saved_actions):
+            saved_what = saved_obs if len(saved_shape) == 1 else saved_shape
+            raise CheckpointError(f"{source} was trained on {config.env_id} with {saved_what} observations and "
                                   f"{saved_actions} actions; this env has {obs_dim} and {n_actions}")
-        agent = cls(saved_obs, saved_actions, config)
+        agent = cls(saved_shape if len(saved_shape) > 1 else saved_obs, saved_actions, config, saved_obs_dtype)
         try:
             agent.load_state_dict(agent_state)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:

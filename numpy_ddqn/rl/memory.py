@@ -13,6 +13,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import ConfigError
+from ..nn.network import count_params
+from .replay import stored_obs_shape
 from .sumtree import SumTree
 
 
@@ -44,21 +46,30 @@ def human(n):
     return f"{n} bytes"
 
 
-def replay_bytes_per_transition(obs_dim, dtype, n_step=1):
-    """s and s' (obs_dim values each), the action (int64), the reward and the terminal flag, and with
-    n-step returns the discount."""
+def replay_bytes_per_transition(obs_dim, dtype, n_step=1, obs_dtype=None):
+    """s and s' (obs_dim values each, in ``dtype``, or one byte / one bit per value with ``obs_dtype``
+    "uint8" / "bool"), the action (int64), the reward and the terminal flag, and with n-step returns the
+    discount."""
     itemsize = np.dtype(dtype).itemsize
-    return 2 * obs_dim * itemsize + 8 + (2 + (n_step > 1)) * itemsize
+    obs_bytes = int(np.prod(stored_obs_shape(obs_dim, obs_dtype))) * (itemsize if obs_dtype is None else 1)
+    return 2 * obs_bytes + 8 + (2 + (n_step > 1)) * itemsize
 
 
-def plan_memory(config, obs_dim, n_actions):
+def network_params(config, obs_dim, n_actions):
+    """Parameters of the Q-network a config builds: ``layers`` if set, else the MLP of ``hidden_sizes``."""
+    if config.layers:
+        return count_params(config.layers, tuple(np.atleast_1d(obs_dim)), n_actions + config.dueling)
+    sizes = (int(np.prod(obs_dim)), *config.hidden_sizes, n_actions + config.dueling)
+    return sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+
+
+def plan_memory(config, obs_dim, n_actions, obs_dtype=None):
     """The ``MemoryPlan`` of a run of ``config`` on an env with these spaces (nothing is allocated)."""
     itemsize = np.dtype(config.dtype).itemsize
-    sizes = (obs_dim, *config.hidden_sizes, n_actions)
-    n_params = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    n_params = network_params(config, obs_dim, n_actions)
     # Adam: m, v and a work buffer; SGD with momentum: the velocity
     optimizer_copies = 3 if config.optimizer == "adam" else (1 if config.momentum > 0 else 0)
-    per_transition = replay_bytes_per_transition(obs_dim, config.dtype, config.n_step)
+    per_transition = replay_bytes_per_transition(obs_dim, config.dtype, config.n_step, obs_dtype)
     replay = config.buffer_size * per_transition
     if config.prioritized:                              # the sum tree: float64 nodes on every level
         replay += 8 * sum(SumTree.level_sizes(config.buffer_size))
@@ -87,4 +98,4 @@ def check_memory(plan, available=None):
     available = available_memory() if available is None else available
     if available is not None and plan.total_bytes > available:
         raise ConfigError(f"this config needs {plan.describe()}, but only {human(available)} is available; "
-                          f"lower buffer_size or hidden_sizes")
+                          f"lower buffer_size or hidden_sizes (or layers)")

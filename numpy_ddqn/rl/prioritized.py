@@ -23,9 +23,10 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     zero TD error drawable), ``fanout`` (of the sum tree).
     """
 
-    def __init__(self, capacity: int, obs_dim: int, dtype: np.typing.DTypeLike = np.float32,
-                 store_discount: bool = False, alpha: float = 0.6, eps: float = 1e-6, fanout: int = 32) -> None:
-        super().__init__(capacity, obs_dim, dtype, store_discount)
+    def __init__(self, capacity: int, obs_dim: int | tuple[int, ...], dtype: np.typing.DTypeLike = np.float32,
+                 store_discount: bool = False, alpha: float = 0.6, eps: float = 1e-6, fanout: int = 32,
+                 obs_dtype: str | None = None) -> None:
+        super().__init__(capacity, obs_dim, dtype, store_discount, obs_dtype)
         if not alpha >= 0 or not eps > 0:
             raise ValueError(f"alpha must be >= 0 and eps > 0, got {alpha} and {eps}")
         self.alpha, self.eps = float(alpha), float(eps)

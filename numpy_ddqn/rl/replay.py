@@ -7,9 +7,19 @@ import numpy as np
 import numpy.typing
 
 
+OBS_DTYPES = (None, "uint8", "bool")
+"""How observations may be stored: in the network's dtype (None), one byte per value, or one bit per value."""
+
+
+def stored_obs_shape(obs_shape, obs_dtype):
+    """The shape one stored observation takes: ``obs_shape``, or ``(ceil(n / 8),)`` bytes for packed bits."""
+    obs_shape = tuple(int(n) for n in np.atleast_1d(obs_shape))
+    return (-(-int(np.prod(obs_shape)) // 8),) if obs_dtype == "bool" else obs_shape
+
+
 class Batch(NamedTuple):
     """A sample of transitions, each field's first axis the batch: (s, a, r, s', terminated[, discount])."""
-    obs: np.ndarray          # (B, obs_dim)
+    obs: np.ndarray          # (B, obs_dim), or (B, *obs_shape) for images
     action: np.ndarray       # (B,) int64
     reward: np.ndarray       # (B,) r, or the n-step return R
     next_obs: np.ndarray     # (B, obs_dim)
@@ -24,17 +34,29 @@ class ReplayBuffer:
     ``action`` int64, ``reward`` and ``terminated`` in ``dtype`` (``terminated`` as 0.0/1.0 so the
     target's ``1 - terminated`` needs no cast), and with ``store_discount`` a per-transition
     ``discount`` (n-step returns). ``add`` is O(1) and allocates nothing.
+
+    Observations of any shape (``obs_dim`` an int or a shape like ``(10, 10, 4)``) are kept in their own
+    dtype when ``obs_dtype`` says so: ``"uint8"`` one byte per value, ``"bool"`` (0/1 frames such as
+    MinAtar's) packed eight values to a byte (``np.packbits``); a sampled batch is cast to ``dtype``
+    (the network's) and given the observation shape. ``obs_dtype=None`` stores them in ``dtype``.
     """
 
     _NAMES = ("obs", "action", "reward", "next_obs", "terminated", "discount")   # as _arrays() orders them
 
-    def __init__(self, capacity: int, obs_dim: int, dtype: np.typing.DTypeLike = np.float32,
-                 store_discount: bool = False) -> None:
-        if int(capacity) < 1 or int(obs_dim) < 1:
+    def __init__(self, capacity: int, obs_dim: int | tuple[int, ...], dtype: np.typing.DTypeLike = np.float32,
+                 store_discount: bool = False, obs_dtype: str | None = None) -> None:
+        self.obs_shape = tuple(int(n) for n in np.atleast_1d(obs_dim))
+        if int(capacity) < 1 or min(self.obs_shape) < 1:
             raise ValueError(f"capacity and obs_dim must be >= 1, got {capacity} and {obs_dim}")
-        self.capacity, self.obs_dim, self.dtype = int(capacity), int(obs_dim), np.dtype(dtype)
-        self.obs = np.zeros((self.capacity, self.obs_dim), self.dtype)
-        self.next_obs = np.zeros((self.capacity, self.obs_dim), self.dtype)
+        if obs_dtype not in OBS_DTYPES:
+            raise ValueError(f"obs_dtype must be one of {OBS_DTYPES}, got {obs_dtype!r}")
+        self.capacity, self.obs_dim, self.dtype = int(capacity), int(np.prod(self.obs_shape)), np.dtype(dtype)
+        self.obs_dtype, self._packed = obs_dtype, obs_dtype == "bool"
+        self._cast = obs_dtype is not None       # stored rows need decoding per batch
+        row = stored_obs_shape(self.obs_shape, obs_dtype)
+        row_dtype = self.dtype if obs_dtype is None else np.uint8
+        self.obs = np.zeros((self.capacity, *row), row_dtype)
+        self.next_obs = np.zeros((self.capacity, *row), row_dtype)
         self.action = np.zeros(self.capacity, np.int64)
         self.reward = np.zeros(self.capacity, self.dtype)
         self.terminated = np.zeros(self.capacity, self.dtype)
@@ -49,7 +71,8 @@ class ReplayBuffer:
 
     @property
     def bytes_per_transition(self) -> int:
-        """Storage bytes per stored transition: 2 * obs_dim * itemsize + 8 + 2 * itemsize."""
+        """Storage bytes per stored transition: 2 * (bytes of one stored observation) + 8 + 2 * itemsize
+        (+ itemsize for n-step discounts)."""
         return self.nbytes // self.capacity
 
     def __len__(self):
@@ -61,6 +84,8 @@ class ReplayBuffer:
         i = self.next
         if self.discount is not None:
             self.discount[i] = discount
+        if self._packed:                          # 0/1 frames: 8 values a byte
+            obs, next_obs = np.packbits(obs, axis=None), np.packbits(next_obs, axis=None)
         self.obs[i] = obs
         self.action[i] = action
         self.reward[i] = reward
@@ -84,9 +109,16 @@ class ReplayBuffer:
     def gather(self, idx: np.ndarray) -> Batch:     # idx: (B,) rows -> Batch
         """The transitions at rows ``idx``."""
         # take(idx, axis=0) gathers the same rows as obs[idx], ~10x faster for 2-D arrays
-        return Batch(self.obs.take(idx, axis=0), self.action.take(idx), self.reward.take(idx),
-                     self.next_obs.take(idx, axis=0), self.terminated.take(idx),
+        obs, next_obs = self.obs.take(idx, axis=0), self.next_obs.take(idx, axis=0)
+        if self._cast:                            # compact storage: unpack and cast this batch only
+            obs, next_obs = self._decode(obs), self._decode(next_obs)
+        return Batch(obs, self.action.take(idx), self.reward.take(idx), next_obs, self.terminated.take(idx),
                      None if self.discount is None else self.discount.take(idx))
+
+    def _decode(self, rows):                      # stored rows (B, ...) -> (B, *obs_shape) in dtype
+        if self._packed:
+            rows = np.unpackbits(rows, axis=1, count=self.obs_dim)
+        return rows.reshape((rows.shape[0], *self.obs_shape)).astype(self.dtype, copy=False)
 
     def _arrays(self):
         return (self.obs, self.action, self.reward, self.next_obs, self.terminated) + (

@@ -13,8 +13,29 @@ import sys
 from ..errors import EnvError, MissingDependency, require
 
 
-EXTRA_OF_DEPENDENCY = {"box2d": "box2d", "pygame": "render"}
+EXTRA_OF_DEPENDENCY = {"box2d": "box2d", "pygame": "render", "minatar": "minatar"}
 """A package Gymnasium says is missing (lower case, as in its message) -> this project's extra that has it."""
+
+MINATAR_PREFIX = "MinAtar/"
+"""Env ids of MinAtar (``MinAtar/Breakout-v1``): registered on first use by MinAtar's own ``register_envs``."""
+
+
+def register_minatar(env_id):
+    """Register MinAtar's Gymnasium ids before ``env_id`` (a ``MinAtar/...`` id) is made.
+
+    Gymnasium 1.x no longer loads plugins by entry point, so MinAtar's ``minatar.gym.register_envs`` is
+    called here, once; without the package: ``MissingDependency`` naming the ``[minatar]`` extra.
+    """
+    gym = require("gymnasium", "gym")
+    if not str(env_id).startswith(MINATAR_PREFIX) or env_id in gym.registry:
+        return
+    try:
+        from minatar.gym import register_envs
+    except ImportError:
+        raise MissingDependency(f"cannot make environment '{env_id}': it needs the 'minatar' package: "
+                                f"pip install 'numpy_ddqn[minatar]'") from None
+    if env_id not in gym.registry:
+        register_envs()
 
 
 def make_env(env_id, render_mode=None, **kwargs):
@@ -25,6 +46,7 @@ def make_env(env_id, render_mode=None, **kwargs):
     """
     gym = require("gymnasium", "gym")
     name = getattr(env_id, "id", env_id)
+    register_minatar(name)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
     try:
@@ -157,7 +179,9 @@ def rendering(extra):
 def check_spaces(env):
     """Return ``(obs_dim, n_actions)``, or raise ``EnvError`` naming an unsupported space.
 
-    Supported: a flat (1-D) ``Box`` observation space and a ``Discrete`` action space.
+    Supported: a flat (1-D) ``Box`` observation space (``obs_dim`` its length, an int) or an image ``Box``
+    ``(H, W, C)`` (``obs_dim`` that shape, a tuple: the network needs conv ``layers``), and a ``Discrete``
+    action space.
     """
     spaces = require("gymnasium.spaces", "gym")
     name = getattr(getattr(env, "spec", None), "id", None) or type(env).__name__
@@ -174,11 +198,24 @@ def check_spaces(env):
     if not isinstance(obs_space, spaces.Box):
         raise EnvError(f"{name}: observation space {obs_space} is not supported; a flat Box is needed "
                        f"(wrap it with gymnasium.wrappers.FlattenObservation)")
+    if len(obs_space.shape) == 3:                 # an image, channels last (NHWC)
+        return tuple(int(n) for n in obs_space.shape), int(act_space.n)
     if len(obs_space.shape) != 1:
-        raise EnvError(f"{name}: observation space has shape {obs_space.shape}; a flat (1-D) Box is needed "
-                       f"(for images use a CNN-based agent, or flatten with "
-                       f"gymnasium.wrappers.FlattenObservation)")
+        raise EnvError(f"{name}: observation space has shape {obs_space.shape}; a flat (1-D) Box or an image "
+                       f"(H, W, C) is needed (flatten others with gymnasium.wrappers.FlattenObservation)")
     return int(obs_space.shape[0]), int(act_space.n)
+
+
+def observation_storage(env):
+    """How the replay should store this env's observations: ``"bool"`` (bits) for a boolean Box, ``"uint8"``
+    (bytes) for a uint8 image Box, ``None`` (the network's float dtype) for anything else."""
+    space = env.single_observation_space if is_vector(env) else env.observation_space
+    dtype = getattr(space, "dtype", None)
+    if dtype == bool:
+        return "bool"
+    if dtype == "uint8" and len(space.shape) == 3:
+        return "uint8"
+    return None
 
 
 def env_rng(env):

@@ -86,6 +86,7 @@ SAVED_HISTORY = ("episodes", "best_eval", "solved", "solved_at", "train_wall_s",
 def checkpoint_state(config, agent, loop):
     """What a checkpoint holds: the config, the env's id and spaces, the agent, the loop's counters."""
     return {"config": config.to_dict(), "env_id": config.env_id, "obs_dim": agent.obs_dim,
+            "obs_shape": list(agent.obs_shape), "obs_dtype": agent.obs_dtype,
             "n_actions": agent.n_actions, "agent": agent.state_dict(include_replay=config.save_replay),
             "loop": loop}
 
@@ -138,6 +139,7 @@ class Run:
             env_name,
             is_vector,
             make_env,
+            observation_storage,
             vector_env_from_config,
         )
         saved, loop = None, dict(carry or {})
@@ -161,7 +163,7 @@ class Run:
             if env_name(str(saved.get("env_id", ""))) != env_name(config.env_id):
                 raise CheckpointError(f"{resume} was trained on {saved.get('env_id')}, not {config.env_id}")
             agent = DDQNAgent.from_state(saved, obs_dim, n_actions, source=resume, config=config)
-        self.agent = agent = agent or DDQNAgent(obs_dim, n_actions, config)
+        self.agent = agent = agent or DDQNAgent(obs_dim, n_actions, config, observation_storage(env))
         if config.eval_interval > 0:
             if eval_env is None and made_here:
                 eval_env = env_from_config(config)        # a second instance, same kwargs
@@ -176,7 +178,8 @@ class Run:
                                f"has {(obs_dim, n_actions)}")
         self.config, self.env, self.eval_env, self.env_id = config, env, eval_env, config.env_id
         self.obs_dim, self.n_actions = obs_dim, n_actions
-        self.obs_dtype = np.dtype(config.dtype)
+        self.obs_shape = agent.obs_shape                  # (obs_dim,), or (H, W, C) for images
+        self.obs_dtype = np.dtype(config.dtype if agent.obs_dtype is None else agent.obs_dtype)   # as stored
         self.num_envs, self.vector = config.num_envs, is_vector(env)
         self.threshold = getattr(env.spec, "reward_threshold", None) or getattr(
             getattr(eval_env, "spec", None), "reward_threshold", None)
@@ -312,7 +315,7 @@ class Run:
         self.episode_return, self.episode_length = [0.0] * self.num_envs, [0] * self.num_envs
         self.in_episode = True
         if self.vector:
-            return self._check_obs(obs, step, "reset observation", (self.num_envs, self.obs_dim))
+            return self._check_obs(obs, step, "reset observation", (self.num_envs, *self.obs_shape))
         return self._check_obs(obs, step, "reset observation")
 
     def step_env(self, action):
@@ -342,7 +345,7 @@ class Run:
             obs, rewards, terminated, truncated, _ = self.env.step(actions)
         except Exception as e:
             raise EnvError(f"{self.env_id}.step() raised at env step {step}: {type(e).__name__}: {e}") from e
-        obs = self._check_obs(obs, step, "observation", (self.num_envs, self.obs_dim))
+        obs = self._check_obs(obs, step, "observation", (self.num_envs, *self.obs_shape))
         rewards = np.asarray(rewards, dtype=np.float64)
         if rewards.shape != (self.num_envs,) or not np.all(np.isfinite(rewards)):
             raise EnvError(f"{self.env_id} returned rewards {rewards!r} at env step {step}; expected "
@@ -351,9 +354,9 @@ class Run:
 
     def _check_obs(self, obs, step, what, shape=None):
         x = np.asarray(obs, dtype=self.obs_dtype)         # as the replay stores it
-        if x.shape != (shape or (self.obs_dim,)):
+        if x.shape != (shape or self.obs_shape):
             raise EnvError(f"{self.env_id} returned an {what} of shape {np.shape(obs)} at env step {step}; "
-                           f"its observation space says ({self.obs_dim},)")
+                           f"its observation space says {self.obs_shape}")
         if not math.isfinite(float(x.sum())) and not np.all(np.isfinite(x)):   # cheap guard first
             raise EnvError(f"{self.env_id} returned a non-finite {what} at env step {step} "
                            f"(in {self.obs_dtype}): {obs!r}; the environment is broken, or its values "

@@ -1,0 +1,299 @@
+"""A network described as a short list of layers: convolutions, dense layers, activations, flatten.
+
+The description is one string of comma-separated layers (``Config.layers``), for instance the MinAtar
+reference network (Young & Tian 2019):
+
+    "conv16x3,relu,flatten,dense128,relu"      -> conv 16 filters 3x3, ReLU, flatten, 128 units, ReLU
+
+    conv{F}x{K}[s{S}][same|valid]   2-D convolution, F filters of K x K, stride S (1), padding (valid)
+    dense{N}                        fully connected layer of N units
+    relu | tanh | identity          an activation
+    flatten                         (B, H, W, C) -> (B, H*W*C), in NHWC order; implied before the
+                                    first dense layer that follows a convolution
+
+The Q head, a linear layer to the actions (``n_actions + 1`` outputs read as V and A with a dueling
+head), is always appended. Parameters live in one flat array (``net.flat``) with views ``W0, b0, W1, b1,
+...`` in layer order (conv ``W: (kh, kw, C_in, C_out)``, dense ``W: (n_in, n_out)``), exactly as in
+``MLP``, so optimizers, target syncs and checkpoints treat both alike.
+"""
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+import numpy as np
+
+from .conv import conv2d_backward, conv2d_forward, conv_output_shape
+from .dueling import dueling_backward, dueling_forward
+from .layers import ACTIVATIONS, linear_backward, linear_forward
+from .mlp import _check_dtype
+
+
+class Layer(NamedTuple):
+    """One parsed layer: ``kind`` is conv, dense, flatten or an activation name."""
+    kind: str
+    units: int = 0            # conv: filters; dense: units
+    kernel: int = 0           # conv: kernel size (square)
+    stride: int = 1           # conv
+    padding: str = "valid"    # conv
+
+    def __str__(self):
+        if self.kind == "conv":
+            return (f"conv{self.units}x{self.kernel}" + (f"s{self.stride}" if self.stride != 1 else "")
+                    + ("same" if self.padding == "same" else ""))
+        return f"dense{self.units}" if self.kind == "dense" else self.kind
+
+
+_CONV = re.compile(r"conv(\d+)x(\d+)(?:s(\d+))?(same|valid)?")
+_DENSE = re.compile(r"dense(\d+)")
+
+
+def parse_layers(text: str) -> list[Layer]:
+    """``"conv16x3,relu,flatten,dense128,relu"`` -> a list of ``Layer``; ``ValueError`` naming a bad one."""
+    layers = []
+    for token in (t.strip() for t in str(text).split(",")):
+        conv, dense = _CONV.fullmatch(token), _DENSE.fullmatch(token)
+        if conv:
+            f, k, s, pad = conv.groups()
+            layer = Layer("conv", int(f), int(k), int(s or 1), pad or "valid")
+            if min(layer.units, layer.kernel, layer.stride) < 1:
+                raise ValueError(f"layer {token!r}: filters, kernel size and stride must be >= 1")
+        elif dense:
+            layer = Layer("dense", int(dense.group(1)))
+            if layer.units < 1:
+                raise ValueError(f"layer {token!r}: a dense layer needs >= 1 units")
+        elif token in ACTIVATIONS or token == "flatten":
+            layer = Layer(token)
+        else:
+            raise ValueError(f"unknown layer {token!r}; expected conv{{F}}x{{K}}[s{{S}}][same], dense{{N}}, "
+                             f"flatten or an activation ({', '.join(ACTIVATIONS)}), comma-separated, "
+                             f"like conv16x3,relu,flatten,dense128,relu")
+        layers.append(layer)
+    if not layers or not any(layer.kind in ("conv", "dense") for layer in layers):
+        raise ValueError(f"layers {text!r} hold no conv or dense layer")
+    return layers
+
+
+class _Op(NamedTuple):
+    """A built layer: its kind, parameter index (or -1), input and output shapes (without the batch)."""
+    layer: Layer
+    param: int
+    in_shape: tuple
+    out_shape: tuple
+
+
+def build_ops(layers: list[Layer], input_shape: tuple, n_out: int) -> list[_Op]:
+    """Shapes through the layers, the implied flattens and the linear head; ``ValueError`` if they do not fit."""
+    ops, shape, n_params = [], tuple(input_shape), 0
+    for layer in [*layers, Layer("dense", n_out)]:
+        if layer.kind == "conv":
+            if len(shape) != 3:
+                raise ValueError(f"layer {layer} needs image input (H, W, C); it gets shape {shape}")
+            h_out, w_out, _ = conv_output_shape(shape[0], shape[1], layer.kernel, layer.kernel, layer.stride,
+                                                layer.padding)
+            ops.append(_Op(layer, n_params, shape, (h_out, w_out, layer.units)))
+            n_params += 1
+        elif layer.kind == "dense":
+            if len(shape) != 1:                   # flatten first
+                ops.append(_Op(Layer("flatten"), -1, shape, (int(np.prod(shape)),)))
+                shape = ops[-1].out_shape
+            ops.append(_Op(layer, n_params, shape, (layer.units,)))
+            n_params += 1
+        elif layer.kind == "flatten":
+            ops.append(_Op(layer, -1, shape, (int(np.prod(shape)),)))
+        else:
+            ops.append(_Op(layer, -1, shape, shape))
+        shape = ops[-1].out_shape
+    return ops
+
+
+def _param_shapes(op):
+    if op.layer.kind == "conv":
+        k = op.layer.kernel
+        return [(k, k, op.in_shape[2], op.layer.units), (op.layer.units,)]
+    return [(op.in_shape[0], op.layer.units), (op.layer.units,)]
+
+
+def count_params(layers: str | list[Layer], input_shape: tuple, n_out: int) -> int:
+    """Parameters of the network ``layers`` on ``input_shape`` with ``n_out`` outputs (nothing allocated)."""
+    layers = parse_layers(layers) if isinstance(layers, str) else layers
+    return sum(int(np.prod(s)) for op in build_ops(layers, input_shape, n_out) if op.param >= 0
+               for s in _param_shapes(op))
+
+
+class Network:
+    """A Q-network from a layer list: ``input_shape -> layers -> linear head of n_actions`` (or dueling).
+
+    Args:
+        input_shape: one observation's shape, ``(H, W, C)`` for images or ``(n,)`` for vectors.
+        layers: the layer description (see the module docstring) or a list of ``Layer``.
+        n_actions: Q-values out.
+        dueling: a dueling head, ``Q = V + A - mean_a A`` (the head gives ``1 + n_actions`` outputs).
+        dtype: ``float32`` for training, ``float64`` for gradient checks.
+        rng: ``numpy.random.Generator`` for the initial weights (``default_rng(0)`` if omitted).
+
+    Same interface as ``MLP``: ``flat``, ``params``, ``views``, ``param_names``, ``forward`` returning
+    ``(q, cache)``, ``backward(dq, cache, out=)``, ``copy_from``, ``polyak_from``, ``get_weights``. Inputs
+    are cast to ``dtype`` per batch (a uint8 or bool image batch is read as 0/1 floats); a batch of
+    flattened observations ``(B, prod(input_shape))`` is accepted too.
+    """
+
+    def __init__(self, input_shape: tuple, layers: str | list[Layer], n_actions: int, dueling: bool = False,
+                 dtype=np.float32, rng: np.random.Generator | None = None) -> None:
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.layers = parse_layers(layers) if isinstance(layers, str) else list(layers)
+        self.n_actions, self.dueling = int(n_actions), bool(dueling)
+        if self.n_actions < 1 or (self.dueling and self.n_actions < 2):
+            raise ValueError(f"need >= 1 action (>= 2 with a dueling head), got {n_actions}")
+        self.dtype = _check_dtype(dtype)
+        self.ops = build_ops(self.layers, self.input_shape, self.n_actions + self.dueling)
+        self.description = ",".join(map(str, self.layers))
+        self.sizes = (self.input_shape, self.description, self.n_actions)   # what two networks must share
+        self.shapes = [s for op in self.ops if op.param >= 0 for s in _param_shapes(op)]
+        self._slices, start = [], 0
+        for shape in self.shapes:
+            size = int(np.prod(shape))
+            self._slices.append((start, start + size, shape))
+            start += size
+        self.n_params = start
+        self.n_layers = len(self.shapes) // 2     # layers with parameters, the head included
+        self.flat = np.zeros(self.n_params, dtype=self.dtype)
+        self.params = self.views(self.flat)
+        self._first_param_op = next(i for i, op in enumerate(self.ops) if op.param >= 0)
+        self._input_size = int(np.prod(self.input_shape))
+        self._grad_buffer, self._grad_views = None, None
+        self.init_weights(np.random.default_rng(0) if rng is None else rng)
+
+    @property
+    def param_names(self) -> list[str]:
+        """``["W0", "b0", "W1", "b1", ...]``, matching ``params`` and the gradients."""
+        return [f"{k}{i}" for i in range(self.n_layers) for k in ("W", "b")]
+
+    def views(self, flat: np.ndarray) -> list[np.ndarray]:
+        """Split a flat vector of length ``n_params`` into views shaped like the parameters."""
+        return [flat[start:stop].reshape(shape) for start, stop, shape in self._slices]
+
+    def init_weights(self, rng: np.random.Generator) -> None:
+        """He-normal weights where a ReLU follows, Glorot-uniform elsewhere (the head); zero biases."""
+        for i, op in enumerate(self.ops):
+            if op.param < 0:
+                continue
+            W, b = self.params[2 * op.param], self.params[2 * op.param + 1]
+            receptive = op.layer.kernel ** 2 if op.layer.kind == "conv" else 1
+            fan_in, fan_out = receptive * W.shape[-2], receptive * W.shape[-1]
+            after = next((o.layer.kind for o in self.ops[i + 1:] if o.layer.kind != "flatten"), None)
+            if after == "relu":
+                W[...] = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=W.shape)              # He
+            else:
+                limit = np.sqrt(6.0 / (fan_in + fan_out))
+                W[...] = rng.uniform(-limit, limit, size=W.shape)                          # Glorot
+            b[...] = 0.0
+
+    # -- forward / backward -------------------------------------------------------------
+
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:   # x: (B, *input_shape) -> q: (B, A), cache
+        """Return ``(q, cache)``; ``cache[i]`` is what op i's backward needs, every entry batch-first.
+
+        dense: its input; conv: its im2col columns; activation: its output; flatten: its input.
+        """
+        h = np.asarray(x, dtype=self.dtype)
+        if h.shape[1:] != self.input_shape:
+            if h.ndim != 2 or h.shape[1] != self._input_size:
+                raise ValueError(f"expected input of shape (B, {', '.join(map(str, self.input_shape))}), "
+                                 f"got {np.shape(x)}")
+            h = h.reshape((h.shape[0], *self.input_shape))
+        cache, fresh = [], False                  # fresh: h is a layer's new output, no one else's array
+        for op in self.ops:
+            kind = op.layer.kind
+            if kind == "conv":
+                W, b = self.params[2 * op.param], self.params[2 * op.param + 1]
+                h, cols = conv2d_forward(h, W, b, op.layer.stride, op.layer.padding)
+                cache.append(cols)
+            elif kind == "dense":
+                cache.append(h)
+                h = linear_forward(h, self.params[2 * op.param], self.params[2 * op.param + 1])
+            elif kind == "flatten":
+                cache.append(h)
+                h = h.reshape(h.shape[0], -1)     # NHWC order: (h, w, c), c fastest
+            else:                                 # in place only on a fresh output, never on a cached array
+                h = ACTIVATIONS[kind][0](h, out=h if fresh else None)
+                cache.append(h)
+            fresh = kind in ("conv", "dense")
+        if self.dueling:
+            h = dueling_forward(h[:, :1], h[:, 1:])
+        return h, cache
+
+    def __call__(self, x):                        # x: (B, *input_shape) -> (B, A)
+        """Forward without keeping a cache (acting, evaluation, targets)."""
+        return self.forward(x)[0]
+
+    def backward(self, dout: np.ndarray, cache: list[np.ndarray],
+                 out: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:   # dout: (B, A) -> grads like params
+        """Gradients of a loss with respect to every parameter, given ``dout = dL/dQ`` (see ``MLP.backward``)."""
+        if out is None:
+            flat_grad = np.empty(self.n_params, dtype=self.dtype)
+            grads = self.views(flat_grad)
+        else:                                     # a reused buffer: reuse its views too
+            if out is not self._grad_buffer:
+                self._grad_buffer, self._grad_views = out, self.views(out)
+            flat_grad, grads = out, self._grad_views
+        dh = np.asarray(dout, dtype=self.dtype)
+        if self.dueling:
+            dv, da = dueling_backward(dh)
+            dh = np.concatenate((dv, da), axis=1)
+        B = dh.shape[0]
+        for i in range(len(self.ops) - 1, self._first_param_op - 1, -1):
+            op, c = self.ops[i], cache[i]
+            kind, need_dx = op.layer.kind, i > self._first_param_op    # nothing upstream of the first has params
+            if kind == "conv":
+                j = op.param
+                dh, _, _ = conv2d_backward(dh, c, self.params[2 * j], (B, *op.in_shape), op.layer.stride,
+                                           op.layer.padding, grads[2 * j], grads[2 * j + 1], need_dx)
+            elif kind == "dense":
+                j = op.param
+                dh, _, _ = linear_backward(dh, c, self.params[2 * j], grads[2 * j], grads[2 * j + 1], need_dx)
+            elif kind == "flatten":
+                dh = dh.reshape(c.shape)
+            else:
+                dh = ACTIVATIONS[kind][1](dh, c)
+        return grads, flat_grad
+
+    # -- weights as plain data ----------------------------------------------------------
+
+    def copy_from(self, other: Network) -> None:
+        """Overwrite this network's weights with ``other``'s (same architecture): target <- online."""
+        self._check_compatible(other)
+        np.copyto(self.flat, other.flat)
+
+    def polyak_from(self, other: Network, tau: float) -> None:
+        """Soft update ``theta <- tau * theta_other + (1 - tau) * theta`` (in place)."""
+        self._check_compatible(other)
+        self.flat *= 1.0 - tau
+        self.flat += tau * other.flat
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of ``[W0, b0, W1, b1, ...]`` as plain arrays."""
+        return [p.copy() for p in self.params]
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        """Set all parameters from a list shaped like ``get_weights()``."""
+        weights = list(weights)
+        if len(weights) != len(self.params):
+            raise ValueError(f"expected {len(self.params)} arrays, got {len(weights)}")
+        for name, p, w in zip(self.param_names, self.params, weights):
+            if np.shape(w) != p.shape:
+                raise ValueError(f"{name}: expected shape {p.shape}, got {np.shape(w)}")
+        for p, w in zip(self.params, weights):
+            p[...] = w
+
+    def weight_norms(self) -> dict[str, float]:
+        """L2 norm of each parameter array, by name (``{"W0": ..., "b0": ...}``)."""
+        return {n: float(np.sqrt(np.dot(p.ravel(), p.ravel()))) for n, p in zip(self.param_names, self.params)}
+
+    def _check_compatible(self, other):
+        if getattr(other, "sizes", None) != self.sizes or self.dtype != other.dtype or self.dueling != other.dueling:
+            raise ValueError(f"network mismatch: {self!r} vs {other!r}")
+
+    def __repr__(self):
+        return (f"Network(input_shape={self.input_shape}, layers={self.description!r}, n_actions={self.n_actions}"
+                f"{', dueling=True' if self.dueling else ''}, dtype={self.dtype.name})")
