@@ -104,12 +104,12 @@ def table(env_ids, runs, every=100_000):
         points = {f.name.rsplit("seed", 1)[-1]: dict(curve(f)) for f in folders}
         last = max((max(p) for p in points.values() if p), default=0)
         marks = list(range(every, last + 1, every))
-        print(f"| {env_id}, seed | " + " | ".join(f"{m // 1000}k" for m in marks) + " | latest (frames) |")
+        print(f"| {env_id}, seed | " + "".join(f"{m // 1000}k | " for m in marks) + "latest (frames) |")
         print("|---" * (len(marks) + 2) + "|")
         for seed, p in points.items():
-            cells = [f"{p[m]:.1f}" if m in p else "" for m in marks]
+            cells = "".join(f"{p[m]:.1f} | " if m in p else " | " for m in marks)
             latest = f"{p[max(p)]:.1f} ({max(p):,})" if p else "none yet"
-            print(f"| {seed} | " + " | ".join(cells) + f" | {latest} |")
+            print(f"| {seed} | {cells}{latest} |")
 
 
 def main():
