@@ -56,6 +56,8 @@ def run(repeats=7, number=300):
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=7)
-    rows = run(p.parse_args().repeats)
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(1):                     # one BLAS thread, as training uses
+        rows = run(p.parse_args().repeats)
     print_table(rows, ["bench", "replay", "us_learn", "us_store"])
     record(rows)
