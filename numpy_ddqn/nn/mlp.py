@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing
 
+from .flat import FlatParams
 from .layers import ACTIVATIONS, linear_backward, linear_forward
 
 INITS = ("glorot", "he")
@@ -22,7 +23,7 @@ def _check_dtype(dtype):
     return dtype
 
 
-class MLP:
+class MLP(FlatParams):
     """Multi-layer perceptron: ``sizes[0] -> sizes[1] -> ... -> sizes[-1]``, linear output.
 
     Args:
@@ -67,10 +68,6 @@ class MLP:
     def param_names(self) -> list[str]:
         """``["W0", "b0", "W1", "b1", ...]``, matching ``params`` and the gradients."""
         return [f"{k}{i}" for i in range(self.n_layers) for k in ("W", "b")]
-
-    def views(self, flat: np.ndarray) -> list[np.ndarray]:
-        """Split a flat vector of length ``n_params`` into views shaped like the parameters."""
-        return [flat[start:stop].reshape(shape) for start, stop, shape in self._slices]
 
     def init_weights(self, rng: np.random.Generator) -> None:
         """Draw fresh weights from ``rng`` (Glorot for tanh/identity and the output, He for relu)."""
@@ -137,38 +134,7 @@ class MLP:
                 dz = self._act_backward(dx, x)    # through the previous layer's activation
         return grads, flat_grad
 
-    # -- weights as plain data ----------------------------------------------------------
-
-    def copy_from(self, other: MLP) -> None:
-        """Overwrite this network's weights with ``other``'s (same architecture): target <- online."""
-        self._check_compatible(other)
-        np.copyto(self.flat, other.flat)
-
-    def polyak_from(self, other: MLP, tau: float) -> None:
-        """Soft update ``theta <- tau * theta_other + (1 - tau) * theta`` (in place)."""
-        self._check_compatible(other)
-        self.flat *= 1.0 - tau
-        self.flat += tau * other.flat
-
-    def get_weights(self) -> list[np.ndarray]:
-        """Copies of ``[W0, b0, W1, b1, ...]`` as plain arrays."""
-        return [p.copy() for p in self.params]
-
-    def set_weights(self, weights: list[np.ndarray]) -> None:
-        """Set all parameters from a list shaped like ``get_weights()``."""
-        weights = list(weights)
-        if len(weights) != len(self.params):
-            raise ValueError(f"expected {len(self.params)} arrays, got {len(weights)}")
-        for name, p, w in zip(self.param_names, self.params, weights):
-            w = np.asarray(w)
-            if w.shape != p.shape:
-                raise ValueError(f"{name}: expected shape {p.shape}, got {w.shape}")
-        for p, w in zip(self.params, weights):
-            p[...] = w
-
-    def weight_norms(self) -> dict[str, float]:
-        """L2 norm of each parameter array, by name (``{"W0": ..., "b0": ...}``)."""
-        return {n: float(np.sqrt(np.dot(p.ravel(), p.ravel()))) for n, p in zip(self.param_names, self.params)}
+    # -- weights as plain data: copy, Polyak, get/set and norms are FlatParams' (flat.py) --
 
     def _check_compatible(self, other):
         if self.sizes != other.sizes or self.dtype != other.dtype:

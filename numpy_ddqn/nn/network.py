@@ -25,6 +25,7 @@ import numpy as np
 
 from .conv import conv2d_backward, conv2d_forward, conv_output_shape
 from .dueling import dueling_backward, dueling_forward
+from .flat import FlatParams
 from .layers import ACTIVATIONS, linear_backward, linear_forward
 from .mlp import _check_dtype
 
@@ -121,7 +122,7 @@ def count_params(layers: str | list[Layer], input_shape: tuple, n_out: int) -> i
                for s in _param_shapes(op))
 
 
-class Network:
+class Network(FlatParams):
     """A Q-network from a layer list: ``input_shape -> layers -> linear head of n_actions`` (or dueling).
 
     Args:
@@ -168,10 +169,6 @@ class Network:
     def param_names(self) -> list[str]:
         """``["W0", "b0", "W1", "b1", ...]``, matching ``params`` and the gradients."""
         return [f"{k}{i}" for i in range(self.n_layers) for k in ("W", "b")]
-
-    def views(self, flat: np.ndarray) -> list[np.ndarray]:
-        """Split a flat vector of length ``n_params`` into views shaped like the parameters."""
-        return [flat[start:stop].reshape(shape) for start, stop, shape in self._slices]
 
     def init_weights(self, rng: np.random.Generator) -> None:
         """He-normal weights where a ReLU follows, Glorot-uniform elsewhere (the head); zero biases."""
@@ -258,37 +255,7 @@ class Network:
                 dh = ACTIVATIONS[kind][1](dh, c)
         return grads, flat_grad
 
-    # -- weights as plain data ----------------------------------------------------------
-
-    def copy_from(self, other: Network) -> None:
-        """Overwrite this network's weights with ``other``'s (same architecture): target <- online."""
-        self._check_compatible(other)
-        np.copyto(self.flat, other.flat)
-
-    def polyak_from(self, other: Network, tau: float) -> None:
-        """Soft update ``theta <- tau * theta_other + (1 - tau) * theta`` (in place)."""
-        self._check_compatible(other)
-        self.flat *= 1.0 - tau
-        self.flat += tau * other.flat
-
-    def get_weights(self) -> list[np.ndarray]:
-        """Copies of ``[W0, b0, W1, b1, ...]`` as plain arrays."""
-        return [p.copy() for p in self.params]
-
-    def set_weights(self, weights: list[np.ndarray]) -> None:
-        """Set all parameters from a list shaped like ``get_weights()``."""
-        weights = list(weights)
-        if len(weights) != len(self.params):
-            raise ValueError(f"expected {len(self.params)} arrays, got {len(weights)}")
-        for name, p, w in zip(self.param_names, self.params, weights):
-            if np.shape(w) != p.shape:
-                raise ValueError(f"{name}: expected shape {p.shape}, got {np.shape(w)}")
-        for p, w in zip(self.params, weights):
-            p[...] = w
-
-    def weight_norms(self) -> dict[str, float]:
-        """L2 norm of each parameter array, by name (``{"W0": ..., "b0": ...}``)."""
-        return {n: float(np.sqrt(np.dot(p.ravel(), p.ravel()))) for n, p in zip(self.param_names, self.params)}
+    # -- weights as plain data: copy, Polyak, get/set and norms are FlatParams' (flat.py) --
 
     def _check_compatible(self, other):
         if getattr(other, "sizes", None) != self.sizes or self.dtype != other.dtype or self.dueling != other.dueling:
