@@ -249,28 +249,33 @@ ALIASES = {"env": "env_id", "steps": "total_steps"}
 """Config-file keys that may stand for a field: the command line's ``--env`` and ``--steps``."""
 
 
+def read_toml_or_json(path: str | Path, what: str):
+    """The data of a TOML (``.toml``) or else JSON file; ``ConfigError`` in one line naming ``what`` it is
+    (``"config file"``, ``"sweep spec"``) if it cannot be read or parsed."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read {what} {path}: {e.strerror or e}") from None
+    if path.suffix == ".toml":
+        import tomllib
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{what} {path} is not valid TOML: {e}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{what} {path} is not valid JSON: {e}") from None
+
+
 def read_config_file(path: str | Path) -> dict:
     """The field values of a JSON (``.json``) or TOML (``.toml``) file, checked and converted.
 
     Keys are field names; ``env`` and ``steps`` (the flags' names) are accepted for ``env_id`` and
     ``total_steps``.
     """
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from None
-    if path.suffix == ".toml":
-        import tomllib
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"config file {path} is not valid JSON: {e}") from None
+    data = read_toml_or_json(path, "config file")
     if isinstance(data, dict):
         for alias, name in ALIASES.items():
             if alias in data:

@@ -10,7 +10,6 @@ one trial is one (configuration, seed). Every mistake is one ``ConfigError`` lin
 from __future__ import annotations
 
 import ast
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import ALIASES, FIELDS, coerce_fields, read_config_file
+from ..config import ALIASES, FIELDS, coerce_fields, read_config_file, read_toml_or_json
 from ..errors import ConfigError
 from ..presets import NAMED_PRESETS
 
@@ -126,21 +125,7 @@ def _product(lists):
 def load_spec(path: str | Path) -> SweepSpec:
     """Read and check a spec file (``.toml``, else JSON); ``ConfigError`` in one line for any mistake."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"cannot read sweep spec {path}: {e.strerror or e}") from None
-    if path.suffix == ".toml":
-        import tomllib
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"sweep spec {path} is not valid TOML: {e}") from None
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"sweep spec {path} is not valid JSON: {e}") from None
+    data = read_toml_or_json(path, "sweep spec")
     return parse_spec(data, source=str(path), folder=path.parent, default_name=path.stem)
 
 
