@@ -35,16 +35,21 @@ class DuelingMLP(MLP):
         super().__init__((*sizes[:-1], sizes[-1] + 1), activation, dtype, rng)
         self.n_actions = sizes[-1]
 
-    def forward(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:   # (B, n_in) -> q: (B, A), cache
-        """Q-values and the MLP's cache (the aggregation's backward needs nothing more)."""
-        out, cache = super().forward(x)           # (B, 1 + A)
+    def forward(self, x: np.ndarray, reuse: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:   # (B, n_in) -> q: (B, A), cache
+        """Q-values and the MLP's cache (the aggregation's backward needs nothing more); ``reuse`` as ``MLP``'s."""
+        out, cache = super().forward(x, reuse)    # (B, 1 + A)
         return dueling_forward(out[:, :1], out[:, 1:]), cache
 
-    def backward(self, dout: np.ndarray, cache: list[np.ndarray],
-                 out: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    def forward_one(self, x: np.ndarray) -> np.ndarray:   # x: (n_in,) -> q: (A,)
+        """Q-values of one input vector (``MLP.forward_one``, then the aggregation)."""
+        out = super().forward_one(x)[np.newaxis]  # (1, 1 + A)
+        return dueling_forward(out[:, :1], out[:, 1:])[0]
+
+    def backward(self, dout: np.ndarray, cache: list[np.ndarray], out: np.ndarray | None = None,
+                 reuse: bool = False) -> tuple[list[np.ndarray], np.ndarray]:
         """``MLP.backward`` of the gradient with respect to (V, A), from ``dout = dL/dQ`` (B, A)."""
         dv, da = dueling_backward(np.asarray(dout, dtype=self.dtype))
-        return super().backward(np.concatenate((dv, da), axis=1), cache, out)
+        return super().backward(np.concatenate((dv, da), axis=1), cache, out, reuse)
 
     def __repr__(self):
         return f"DuelingMLP(sizes={self.sizes[:-1] + (self.n_actions,)}, activation={self.activation!r})"

@@ -41,12 +41,16 @@ class SGD:
         self.lr, self.momentum, self.nesterov = float(lr), float(momentum), bool(nesterov)
         self.t = 0
         self.velocity = None
+        self._work = None                         # the step's lr * (...), kept between steps
 
     def step(self, params: np.ndarray, grad: np.ndarray) -> None:                 # params, grad: (P,); params updated in place
         """Apply one update to ``params`` in place."""
         self.t += 1
+        if self._work is None or self._work.shape != grad.shape or self._work.dtype != grad.dtype:
+            self._work = np.empty_like(grad)
+        w = self._work
         if self.momentum == 0.0:
-            params -= self.lr * grad
+            params -= np.multiply(grad, self.lr, out=w)          # lr * g
             return
         if self.velocity is None:
             self.velocity = grad.copy()           # torch: the first buffer is g itself
@@ -54,9 +58,12 @@ class SGD:
             self.velocity *= self.momentum
             self.velocity += grad
         if self.nesterov:
-            params -= self.lr * (grad + self.momentum * self.velocity)
+            np.multiply(self.velocity, self.momentum, out=w)
+            w += grad
+            w *= self.lr                          # lr * (g + mu * v)
+            params -= w
         else:
-            params -= self.lr * self.velocity
+            params -= np.multiply(self.velocity, self.lr, out=w)   # lr * v
 
     def state_dict(self) -> dict:
         """The optimizer's state as plain arrays and numbers."""

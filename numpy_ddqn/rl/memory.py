@@ -2,7 +2,7 @@
 
 A run holds its replay memory (``capacity x bytes per transition``), the online and target networks,
 the flat gradient and the optimizer's state (Adam: three more copies of the parameters, its moments and a
-work buffer; SGD with momentum: one). ``plan_memory`` adds them up from the config alone; ``check_memory`` refuses, in one line with
+work buffer; SGD: a work buffer, and its velocity with momentum). ``plan_memory`` adds them up from the config alone; ``check_memory`` refuses, in one line with
 the figures, a config the machine cannot hold.
 """
 from __future__ import annotations
@@ -67,8 +67,8 @@ def plan_memory(config, obs_dim, n_actions, obs_dtype=None):
     """The ``MemoryPlan`` of a run of ``config`` on an env with these spaces (nothing is allocated)."""
     itemsize = np.dtype(config.dtype).itemsize
     n_params = network_params(config, obs_dim, n_actions)
-    # Adam: m, v and a work buffer; SGD with momentum: the velocity
-    optimizer_copies = 3 if config.optimizer == "adam" else (1 if config.momentum > 0 else 0)
+    # Adam: m, v and a work buffer; SGD: a work buffer, and the velocity with momentum
+    optimizer_copies = 3 if config.optimizer == "adam" else (2 if config.momentum > 0 else 1)
     per_transition = replay_bytes_per_transition(obs_dim, config.dtype, config.n_step, obs_dtype)
     replay = config.buffer_size * per_transition
     if config.prioritized:                              # the sum tree: float64 nodes on every level

@@ -357,7 +357,7 @@ class Run:
         if x.shape != (shape or self.obs_shape):
             raise EnvError(f"{self.env_id} returned an {what} of shape {np.shape(obs)} at env step {step}; "
                            f"its observation space says {self.obs_shape}")
-        if not math.isfinite(float(x.sum())) and not np.all(np.isfinite(x)):   # cheap guard first
+        if not math.isfinite(float(np.add.reduce(x, axis=None))) and not np.all(np.isfinite(x)):   # cheap guard first
             raise EnvError(f"{self.env_id} returned a non-finite {what} at env step {step} "
                            f"(in {self.obs_dtype}): {obs!r}; the environment is broken, or its values "
                            f"overflow {self.obs_dtype} and need scaling")
