@@ -110,6 +110,27 @@ def test_same_seed_same_updates_bit_for_bit():
     assert log3 != log1 and not np.array_equal(a3.online.flat, a1.online.flat)
 
 
+@pytest.mark.parametrize("fields", [{}, {"double": False, "loss": "mse"}, {"dueling": True},
+                                    {"optimizer": "sgd", "momentum": 0.9, "nesterov": True}])
+def test_the_allocation_free_update_learns_exactly_what_the_allocating_one_does(fields):
+    """The agent's updates write into arrays the networks keep (reuse=True) and act through forward_one; with
+    both switched off (every array new, acting by a one-row forward) 100 updates end on the same weights."""
+    def trained(fast):
+        agent = DDQNAgent(4, 3, Config(learning_starts=32, batch_size=32, hidden_sizes=(16, 8), seed=5, **fields))
+        if not fast:
+            agent._reuse = {}
+        rng = np.random.default_rng(0)
+        obs = rng.normal(size=4)
+        for _ in range(232):
+            nxt = rng.normal(size=4)
+            agent.observe(obs, agent.act(obs), float(rng.normal()), nxt, bool(rng.random() < 0.1))
+            obs = nxt
+        return agent
+    fast, slow = trained(True), trained(False)
+    assert fast.updates == slow.updates == 100          # an update every 2 steps from step 32 on
+    np.testing.assert_array_equal(fast.online.flat, slow.online.flat)
+
+
 def test_state_dict_round_trip_continues_exactly():
     agent, _ = run_bandit(3, steps=100)
     state = agent.state_dict(include_replay=True)

@@ -156,3 +156,53 @@ def test_bad_construction_is_refused(bad):
 def test_bad_input_shape_is_refused():
     with pytest.raises(ValueError, match=r"\(B, 4\)"):
         MLP((4, 2)).forward(np.zeros((3, 5)))
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+@given(B=st.integers(1, 6), H=st.integers(1, 8), seed=seeds)
+def test_activation_backward_into_out_is_the_same(name, B, H, seed):
+    forward, backward = ACTIVATIONS[name]
+    rng = np.random.default_rng(seed)
+    h, g = forward(rng.normal(size=(B, H))), rng.normal(size=(B, H))
+    out = np.full((B, H), np.nan)
+    np.testing.assert_array_equal(backward(g, h, out=out), backward(g, h))
+    np.testing.assert_array_equal(out, backward(g, h))
+
+
+@given(depth=st.integers(1, 3), width=st.integers(1, 12), B=st.integers(1, 8), n_in=st.integers(1, 6),
+       n_out=st.integers(1, 4), activation=st.sampled_from(sorted(ACTIVATIONS)),
+       dtype=st.sampled_from([np.float32, np.float64]), dueling=st.booleans(), seed=seeds)
+def test_reuse_and_forward_one_give_the_same_values_bit_for_bit(depth, width, B, n_in, n_out, activation, dtype,
+                                                                dueling, seed):
+    """The training step's reuse=True forward/backward and the acting path's forward_one compute exactly what
+    the allocating forward/backward compute (same kernels, same order): a speed-up, not another function.
+    forward_one equals a one-row forward: NumPy does a one-row matmul as the vector-matrix product np.dot does."""
+    from numpy_ddqn.nn.dueling import DuelingMLP
+    rng = np.random.default_rng(seed)
+    sizes = (n_in,) + (width,) * depth + (max(n_out, 2) if dueling else n_out,)
+    net = (DuelingMLP if dueling else MLP)(sizes, activation, dtype, rng)
+    net.flat += (0.1 * rng.normal(size=net.n_params)).astype(dtype)
+    x, g = rng.normal(size=(B, n_in)).astype(dtype), rng.normal(size=(B, sizes[-1])).astype(dtype)
+    q, cache = net.forward(x)
+    grads = net.backward(g, cache)[1].copy()
+    for _ in range(2):                                # a second call reuses the arrays made by the first
+        q_r, cache_r = net.forward(x, reuse=True)
+        np.testing.assert_array_equal(q_r, q)
+        for c, c_r in zip(cache, cache_r):
+            np.testing.assert_array_equal(c_r, c)
+        np.testing.assert_array_equal(net.backward(g, cache_r, reuse=True)[1], grads)
+    for i in range(B):                                # acting: as a one-row forward (a B-row product may sum
+        np.testing.assert_array_equal(net.forward_one(x[i]), net.forward(x[i:i + 1])[0][0])   # in another order)
+    np.testing.assert_array_equal(net.forward_one(x[:1]), net.forward(x[:1])[0][0])   # (1, n_in) is one too
+    with pytest.raises(ValueError):
+        net.forward_one(np.zeros(n_in + 1, dtype))
+
+
+def test_reuse_overwrites_the_last_output_as_documented():
+    net = MLP((3, 4, 2), "tanh", np.float64, np.random.default_rng(0))
+    a, b = np.ones((5, 3)), -np.ones((5, 3))
+    qa = net.forward(a, reuse=True)[0]
+    qa_copy = qa.copy()
+    qb = net.forward(b, reuse=True)[0]
+    assert qb is qa and not np.array_equal(qa, qa_copy)          # same array, new values
+    assert net.forward(a, reuse=True)[0] is not net.forward(a[:2], reuse=True)[0]   # one set per batch size
