@@ -115,20 +115,35 @@ def ray_session(jobs: int, address: str | None = None):
     with ``jobs`` CPUs (stopped after). A Ray already initialised in this process is used as it is."""
     what = "--backend ray"
     ray = require("ray", "ray", what)
-    require("ray.tune", "ray", what)
     if ray.is_initialized():
+        require("ray.tune", "ray", what)
         yield ray
         return
+    # Tune's import (1.2 s of the 2-core machine's CPU: pandas, Ray Data) runs while ray.init waits for the
+    # processes it starts; the two import different modules (Tune's failure, if any, is raised below)
+    tune = threading.Thread(target=_import_quietly, args=("ray.tune",), name="import ray.tune", daemon=True)
+    tune.start()
     env = {v: "1" for v in BLAS_VARS}
     if not address:
         env.update({k: os.environ.get(k, v) for k, v in _LOCAL_RAY_ENV.items()})   # the user's setting wins
-    with environment(env):
-        ray.init(address=address, num_cpus=None if address else jobs, include_dashboard=False,
-                 log_to_driver=False, configure_logging=False)
     try:
+        with environment(env):
+            ray.init(address=address, num_cpus=None if address else jobs, include_dashboard=False,
+                     log_to_driver=False, configure_logging=False)
+    finally:
+        tune.join()
+    try:
+        require("ray.tune", "ray", what)
         yield ray
     finally:
         ray.shutdown()
+
+
+def _import_quietly(module: str) -> None:
+    """Import ``module`` if it can be (``require`` raises the error afterwards, in the caller's thread)."""
+    import importlib
+    with contextlib.suppress(Exception):
+        importlib.import_module(module)
 
 
 def run_ray(tasks: list, jobs: int, record, stop: Stop, address: str | None = None) -> None:
