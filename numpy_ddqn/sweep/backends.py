@@ -184,6 +184,25 @@ _RECORDERS = {}
 pickles where the sweep's objects (a stop flag with a lock, the folder) may not."""
 
 
+class _NoMetricsWarning:
+    """A logging filter dropping Tune's "Failed to fetch metrics for N trial(s)" (one line per trial): the
+    result files it looks for are the per-trial logger files ``_TUNE_ENV`` turns off; the rows are ours."""
+
+    def filter(self, record):
+        return not str(record.msg).startswith("Failed to fetch metrics for")
+
+
+@contextlib.contextmanager
+def _without_metrics_warning():
+    import logging
+    log, quiet = logging.getLogger("ray.tune.analysis.experiment_analysis"), _NoMetricsWarning()
+    log.addFilter(quiet)
+    try:
+        yield
+    finally:
+        log.removeFilter(quiet)
+
+
 def _tune(tasks, jobs, record, stop):
     from ray import tune
     key = f"{os.getpid()}-{id(record)}"
@@ -230,7 +249,8 @@ def _tune(tasks, jobs, record, stop):
                                         trial_name_creator=lambda t: t.config["task"]["trial"]),
             run_config=tune.RunConfig(storage_path=storage, name="sweep", verbose=0, callbacks=[Record()], stop=StopAll(),
                                       failure_config=tune.FailureConfig(max_failures=0)))
-        tuner.fit()
+        with _without_metrics_warning():
+            tuner.fit()
     finally:
         import shutil
         shutil.rmtree(storage, ignore_errors=True)
