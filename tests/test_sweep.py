@@ -246,6 +246,18 @@ def test_the_same_sweep_on_ray_gives_identical_per_trial_results(local_sweep, tm
                for r in on_ray.rows)
 
 
+def test_the_sweep_command_starts_and_stops_its_own_ray(local_sweep, tmp_path):
+    """``--backend ray`` with no Ray running: the command starts a local one (as ``ray_session`` sets it up) and
+    stops it, prints none of Tune's warnings about the logger files it turns off, and gives the local rows."""
+    pytest.importorskip("ray", reason="the 'ray' extra is not installed (pip install 'numpy_ddqn[ray]')")
+    pytest.importorskip("ray.tune", reason="ray.tune's dependencies are not installed (pip install 'numpy_ddqn[ray]')")
+    _, local, _ = local_sweep
+    done = cli("sweep", write(tmp_path, TINY), "--out", tmp_path / "ray", "--backend", "ray", "--jobs", "2", timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "Failed to fetch metrics" not in done.stdout + done.stderr
+    assert results(SweepFolder(tmp_path / "ray").rows()) == results(local.rows)
+
+
 def test_a_trial_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path):
     pytest.importorskip("gymnasium")
     spec = parse_spec({"seeds": [0], "steps": 300, "base": {"learning_starts": 50, "batch_size": 16, "eval_interval": 0},
