@@ -90,7 +90,7 @@ def test_a_resumed_run_keeps_its_config_and_its_summary_covers_the_whole_run(tmp
     assert "--steps 2000" in first.stdout            # the printed resume hint says how to go on
     out = cli("train", "--resume", run / "last.npz", "--steps", "1500", "--progress-interval", "5")
     assert out.returncode == 0, out.stderr
-    assert "resuming at step 1,000 on CartPole-v1 (seed 5, budget 1,500 steps" in out.stderr
+    assert "resuming at step 1,000 on CartPole-v1 -> " in out.stderr and "seed 5 | budget 1,500 steps" in out.stderr
     c = config_of(run)
     assert c["learning_rate"] == 0.002 and c["seed"] == 5 and c["stop_when_solved"] is False
     assert c["total_steps"] == 1500 and c["hidden_sizes"] == [16]
