@@ -131,14 +131,18 @@ def evaluate_policy(model, env: Any = None, n_eval_episodes: int = 10, determini
         copies: how many env copies play together (an env id only; an env instance plays alone).
     """
     from ..errors import ConfigError
-    from .envs import eval_copies, make_env
+    from .envs import check_spaces, env_copies, is_vector, make_env
     if isinstance(n_eval_episodes, bool) or not isinstance(n_eval_episodes, (int, np.integer)) or n_eval_episodes < 1:
         raise ConfigError(f"n_eval_episodes must be an int >= 1, got {n_eval_episodes!r}")
     config = getattr(model, "config", None)
     if env is None:
         env = getattr(config, "env_id", None)
-    envs = ([make_env(env)] + eval_copies(make_env(env), min(copies, n_eval_episodes) - 1)
-            if isinstance(env, str) else eval_copies(env, 0))
+    n = min(copies, int(n_eval_episodes))
+    if isinstance(env, str):
+        envs = [make_env(env) for _ in range(n)]
+    else:
+        check_spaces(env)                       # a one-line error for an object that is not an env
+        envs = env_copies(env, n) if is_vector(env) else [env]
     if max_episode_steps is None:
         max_episode_steps = getattr(config, "eval_max_steps", 0)
     act = lambda x: np.asarray(model.predict(x, deterministic=deterministic)[0]).reshape(len(x))
