@@ -26,9 +26,12 @@ def saved(tmp_path_factory):
 
 # -- the defects ------------------------------------------------------------------------------------------
 
-def test_num_envs_in_the_model_api_trains_on_a_vector_env():
-    model = DDQN("CartPole-v1", num_envs=4, **SMALL).learn(200)
-    assert model.get_env().num_envs == 4 and model.num_timesteps == 200
+@pytest.mark.parametrize("vector", ["sync", "async"])
+def test_num_envs_in_the_model_api_trains_on_a_vector_env_and_evaluates(vector):
+    model = DDQN("CartPole-v1", num_envs=4, vector=vector, **{**SMALL, "eval_interval": 100, "eval_episodes": 2})
+    model.learn(200)
+    assert model.get_env().num_envs == 4 and model.num_timesteps == 200 and len(model.history.evals) == 2
+    model.get_env().close()
 
 
 @pytest.mark.parametrize("mode", ["vector_entry_point", "sync"])

@@ -137,11 +137,14 @@ VECTOR_KWARGS = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers")
 def env_copies(env, n):
     """``n`` new instances of ``env``'s registered env, made from its spec (same kwargs): evaluation copies.
 
-    A vector env's spec is its single env's without the vector arguments (``num_envs``, ...); an env
+    A vector env's spec is its single env's without the vector arguments (``num_envs``, ...); a vector env
+    of env makers without a spec (``SyncVectorEnv([...])``) is copied by its first maker; any other env
     without a registered spec is refused in one line.
     """
     import dataclasses
     spec = getattr(env, "spec", None)
+    if spec is None and is_vector(env) and getattr(env, "env_fns", None):
+        return [env.env_fns[0]() for _ in range(n)]       # a SyncVectorEnv / AsyncVectorEnv of env makers
     if spec is None:
         raise EnvError("this env has no registered spec to make an evaluation copy from: "
                        "pass eval_env=..., or set eval_interval=0")

@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..callbacks import as_callback
 from ..checkpoint import save_checkpoint
 from ..config import Config, preset_name
 from ..errors import (
@@ -31,7 +32,6 @@ from ..errors import (
 from ..rl.agent import DDQNAgent
 from ..rl.seeding import rng_state, set_rng_state
 from .envs import env_rng
-from ..callbacks import as_callback
 from .evaluate import solve_check
 from .report import Progress, start_line, summary_fields
 from .runlock import RunLock
@@ -174,6 +174,7 @@ class Run:
         # unless an eval_env was given: it plays its episodes alone
         self.make_eval_copy = None if eval_env is not None else (
             (lambda: env_from_config(config)) if made_here else (lambda: env_copies(env, 1)[0]))
+        self._eval_envs = []
         if config.eval_interval > 0:
             if eval_env is None:
                 eval_env = self.make_eval_copy()
@@ -428,8 +429,8 @@ class Run:
 
     def eval_envs(self, n):
         """The evaluation env and up to ``n - 1`` copies of it (made once), to play episodes together."""
-        if not hasattr(self, "_eval_envs"):
-            self._eval_envs = [self.eval_env]
+        if not self._eval_envs:
+            self._eval_envs.append(self.eval_env)
         while self.make_eval_copy is not None and len(self._eval_envs) < min(n, EVAL_COPIES):
             self._eval_envs.append(self.make_eval_copy())
         return self._eval_envs
