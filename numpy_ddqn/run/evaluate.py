@@ -112,9 +112,10 @@ def solve_check(act_batch, envs, threshold, episodes=10, confirm_episodes=100, m
     return SolveCheck(mean, float(first.returns.std()), confirm, confirm is not None and confirm >= threshold, cut)
 
 
-def evaluate_policy(model, env: Any = None, n_eval_episodes: int = 10, deterministic: bool = True,
+def evaluate_policy(model: Any, env: Any = None, n_eval_episodes: int = 10, deterministic: bool = True,
                     return_episode_rewards: bool = False, reward_threshold: float | None = None,
-                    seed: int = HELDOUT_SEED, max_episode_steps: int | None = None, copies: int = 10):
+                    seed: int = HELDOUT_SEED, max_episode_steps: int | None = None,
+                    copies: int = 10) -> tuple[float, float] | tuple[list[float], list[int]]:
     """Stable-Baselines3's ``evaluate_policy``: ``(mean, std)`` of the returns of ``n_eval_episodes`` episodes.
 
     Args:
