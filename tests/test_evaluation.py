@@ -98,7 +98,12 @@ NO_TIME_LIMIT = textwrap.dedent('''
             return np.array([self.pos], np.float32), float(done), done, False, {}
 
     class Forever(GoLeft):
-        """Never ends, whatever the agent does."""
+        """Never ends, whatever the agent does; says when an evaluation episode (seed >= 10000) starts."""
+
+        def reset(self, seed=None, options=None):
+            if seed is not None and seed >= 10_000:
+                open("evaluating", "w").close()
+            return super().reset(seed=seed, options=options)
 
         def step(self, action):
             return np.array([self.pos], np.float32), 0.0, False, False, {}
@@ -109,7 +114,8 @@ NO_TIME_LIMIT = textwrap.dedent('''
 
 
 @pytest.fixture
-def envs_folder(tmp_path):
+def envs_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)                         # Forever's marker file goes there
     (tmp_path / "my_envs.py").write_text(NO_TIME_LIMIT)
     sys.path.insert(0, str(tmp_path))
     yield tmp_path
@@ -143,11 +149,11 @@ print("reason", h.reason, h.steps)
 def test_a_stop_request_ends_an_endless_evaluation_promptly(envs_folder):
     # eval_max_steps=0: the evaluation would never end; SIGINT must still stop the run within a step
     proc = subprocess.Popen([sys.executable, "-c", RUN_FOREVER, str(envs_folder), str(envs_folder / "r")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=envs_folder)
     deadline = time.monotonic() + 60
-    while not (envs_folder / "r" / "log.jsonl").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(2.0)                                     # well inside the endless evaluation at step 50
+    while not (envs_folder / "evaluating").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)                                     # inside the endless evaluation at step 50
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
