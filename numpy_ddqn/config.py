@@ -259,7 +259,7 @@ SB3_NAMES = {
     "device": "nothing: numpy_ddqn runs on the CPU with NumPy (threads sets its BLAS threads)",
     "policy": "nothing: the network is set by hidden_sizes / layers (the model takes the env first)",
     "replay_buffer_class": "prioritized (True for prioritized replay)",
-    "optimize_memory_usage": "nothing: the replay stores each observation once per transition pair",
+    "optimize_memory_usage": "nothing: the replay is sized by buffer_size, and its memory is in the start line",
 }
 """Stable-Baselines3 argument names -> this project's equivalent, for the "unknown field" message."""
 
