@@ -99,19 +99,19 @@ class DDQN:
 
     def __init__(self, env: str | Any = "CartPole-v1", out_dir: str | Path | None = None, eval_env: Any = None,
                  **config: Any) -> None:
+        policy = config.pop("policy", None)                    # SB3's DDQN(policy="MlpPolicy", env=env)
         if isinstance(env, str) and env in POLICIES:          # SB3's DDQN("MlpPolicy", env, ...)
-            if env == "MultiInputPolicy":
-                raise ConfigError("MultiInputPolicy: Dict observations are not supported; flatten them with "
-                                  "gymnasium.wrappers.FlattenObservation and use DDQN(env)")
-            if env == "CnnPolicy" and not config.get("layers"):
-                raise ConfigError("CnnPolicy: give the conv network as layers=, e.g. "
-                                  "layers='conv16x3,relu,flatten,dense128,relu'")
-            env, out_dir = out_dir if out_dir is not None else config.pop("env", "CartPole-v1"), None
+            if out_dir is None:
+                raise ConfigError(f"DDQN({env!r}): give the env too, DDQN({env!r}, env), or simply DDQN(env)")
+            policy, env, out_dir = env, out_dir, None
+        if policy is not None:
+            self._check_policy(policy, config)
         if out_dir is not None and not isinstance(out_dir, (str, Path)):
             raise ConfigError(f"out_dir must be a folder path, got a {type(out_dir).__name__} (SB3's call shape is "
                               f"DDQN('MlpPolicy', env); here DDQN(env) is enough)")
         config, self._exploration_fraction, self._silent = sb3_arguments(config)
         self._interval = config.get("progress_interval")      # None: silent unless learn(progress_bar=True)
+        self._tensorboard = config.get("tensorboard", "")      # learn(tb_log_name=...) names a subfolder of it
         if isinstance(env, str):
             self.env, env_id = None, env
         else:
@@ -124,6 +124,19 @@ class DDQN:
         self.agent: DDQNAgent | None = None    # built by the first learn (it needs the env's spaces)
         self.history: History | None = None    # the latest learn's History
         self._carry: dict[str, Any] = {}       # counters carried from one learn to the next
+
+    @staticmethod
+    def _check_policy(policy: str, config: dict) -> None:
+        """SB3's policy names: ``MlpPolicy`` is the default network; the others need what they mean here."""
+        if policy not in POLICIES:
+            raise ConfigError(f"policy={policy!r}: the network is set by hidden_sizes= or layers= (SB3's "
+                              f"policy names {', '.join(POLICIES)} are accepted)")
+        if policy == "MultiInputPolicy":
+            raise ConfigError("MultiInputPolicy: Dict observations are not supported; flatten them with "
+                              "gymnasium.wrappers.FlattenObservation and use DDQN(env)")
+        if policy == "CnnPolicy" and not config.get("layers"):
+            raise ConfigError("CnnPolicy: give the conv network as layers=, e.g. "
+                              "layers='conv16x3,relu,flatten,dense128,relu'")
 
     # -- learning -------------------------------------------------------------------------
 
@@ -155,17 +168,16 @@ class DDQN:
             raise ConfigError("learn(reset_num_timesteps=True): a second learn() goes on counting from "
                               f"step {self.num_timesteps:,}; make a new DDQN to start over")
         done = self.num_timesteps
-        changes: dict[str, Any] = {"total_steps": done + int(total_timesteps),
-                                   "progress_interval": self._interval if self._interval is not None
-                                   else PROGRESS_SECONDS if progress_bar else 0.0}
+        interval = PROGRESS_SECONDS if progress_bar and not self._interval else (self._interval or 0.0)
+        changes: dict[str, Any] = {"total_steps": done + int(total_timesteps), "progress_interval": interval}
         if tb_log_name is not None:
-            if not self.config.tensorboard:
+            if not self._tensorboard:
                 raise ConfigError("learn(tb_log_name=...) needs a TensorBoard folder: DDQN(..., tensorboard_log=DIR)")
-            changes["tensorboard"] = str(Path(self.config.tensorboard) / tb_log_name)
+            changes["tensorboard"] = str(Path(self._tensorboard) / tb_log_name)
         if self._exploration_fraction is not None and self.agent is None:
             changes["exploration_steps"] = int(round(self._exploration_fraction * total_timesteps))
         self.config = self.config.replace(**changes)
-        env = self.get_env() or self._make_env()
+        env = self._make_env() if self.env is None else self.env
         if self.agent is None:                                 # built here, so a failure cannot lose it
             from .run.envs import check_spaces, observation_storage
             self.agent = DDQNAgent(*check_spaces(env), self.config, observation_storage(env))
@@ -239,13 +251,13 @@ class DDQN:
     @property
     def observation_space(self):
         """The env's observation space (one env's, for a vector env)."""
-        env = self.get_env() or self._make_env()
+        env = self._make_env() if self.env is None else self.env
         return getattr(env, "single_observation_space", env.observation_space)
 
     @property
     def action_space(self):
         """The env's action space (one env's, for a vector env)."""
-        env = self.get_env() or self._make_env()
+        env = self._make_env() if self.env is None else self.env
         return getattr(env, "single_action_space", env.action_space)
 
     # -- acting ---------------------------------------------------------------------------

@@ -88,6 +88,11 @@ def test_sb3s_call_shape_works_and_an_env_as_out_dir_is_refused():
     model = DDQN("MlpPolicy", gym.make("CartPole-v1"), **SMALL).learn(60)
     assert model.config.env_id == "CartPole-v1" and model.out_dir is None
     assert DDQN("MlpPolicy", "Acrobot-v1").config.env_id == "Acrobot-v1"
+    assert DDQN(policy="MlpPolicy", env="Acrobot-v1").config.env_id == "Acrobot-v1"
+    with pytest.raises(ConfigError, match=r"DDQN\('MlpPolicy'\): give the env too"):
+        DDQN("MlpPolicy")
+    with pytest.raises(ConfigError, match="MultiInputPolicy: Dict observations are not supported"):
+        DDQN(policy="MultiInputPolicy", env="CartPole-v1")
     with pytest.raises(ConfigError, match="out_dir must be a folder path, got a TimeLimit"):
         DDQN("CartPole-v1", gym.make("CartPole-v1"))
     with pytest.raises(ConfigError, match="CnnPolicy: give the conv network as layers="):
@@ -233,10 +238,11 @@ def test_sb3_learn_arguments_work_or_say_what_to_write(tmp_path):
     model = DDQN("CartPole-v1", tensorboard_log=str(tmp_path / "tb"), **SMALL)
     with pytest.raises(ConfigError, match="progress line here is timed"):
         model.learn(100, log_interval=4)
-    if pytest.importorskip("tensorboard"):
-        model.learn(100, tb_log_name="first", reset_num_timesteps=True)
-        assert (tmp_path / "tb" / "first").is_dir()
-    with pytest.raises(ConfigError, match="a second learn\\(\\) goes on counting from step 100"):
+    pytest.importorskip("tensorboard")
+    model.learn(100, tb_log_name="first", reset_num_timesteps=True)
+    model.learn(100, tb_log_name="second", reset_num_timesteps=False)
+    assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == ["first", "second"]
+    with pytest.raises(ConfigError, match="a second learn\\(\\) goes on counting from step 200"):
         model.learn(100, reset_num_timesteps=True)
     with pytest.raises(ConfigError, match="tb_log_name=...\\) needs a TensorBoard folder"):
         DDQN("CartPole-v1", **SMALL).learn(100, tb_log_name="x")
