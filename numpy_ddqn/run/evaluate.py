@@ -36,11 +36,10 @@ def play(act_batch: Callable[[np.ndarray], np.ndarray], envs: list, episodes: in
     returns their ``(R,)`` actions. ``max_steps`` > 0 cuts an episode after that many steps; ``stop()``,
     asked before every step, ends the evaluation early (``stopped=True``).
     """
-    returns, lengths = np.zeros(episodes), np.zeros(episodes, np.int64)
+    returns, lengths = [0.0] * episodes, [0] * episodes   # Python numbers: this loop runs once per env step
     slots = list(envs[:episodes])
-    episode = [-1] * len(slots)             # the episode each copy plays (-1: none left)
+    episode = [-1] * len(slots)             # the episode each copy plays
     obs: list[Any] = [None] * len(slots)
-    total = [0.0] * len(slots)              # the running return: summed in step order, as one env would
     cut, next_k = 0, 0
     for i, env in enumerate(slots):
         episode[i], next_k = next_k, next_k + 1
@@ -48,26 +47,24 @@ def play(act_batch: Callable[[np.ndarray], np.ndarray], envs: list, episodes: in
     running = list(range(len(slots)))
     while running:
         if stop is not None and stop():
-            return Episodes(returns, lengths, cut, True)
+            return Episodes(np.array(returns), np.array(lengths, np.int64), cut, True)
         actions = act_batch(np.stack([obs[i] for i in running]))     # (R, *obs_shape) -> (R,)
         still = []
         for i, action in zip(running, actions.tolist()):
             k = episode[i]
             obs[i], reward, terminated, truncated, _ = slots[i].step(action)
-            total[i] += reward
+            returns[k] += reward            # summed in step order, as one env playing it alone would
             lengths[k] += 1
-            limit = max_steps > 0 and lengths[k] >= max_steps
-            if not (terminated or truncated or limit):
+            if not (terminated or truncated or lengths[k] == max_steps):
                 still.append(i)
                 continue
-            returns[k], total[i] = total[i], 0.0
-            cut += bool(limit and not (terminated or truncated))
+            cut += not (terminated or truncated)
             if next_k < episodes:           # the copy takes the next episode
                 episode[i], next_k = next_k, next_k + 1
                 obs[i], _ = slots[i].reset(seed=seed + episode[i])
                 still.append(i)
-        running = sorted(still)
-    return Episodes(returns, lengths, cut, False)
+        running = still
+    return Episodes(np.array(returns), np.array(lengths, np.int64), cut, False)
 
 
 def evaluate(policy, env, episodes, seed=EVAL_SEED, max_steps=0):
