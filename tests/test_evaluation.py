@@ -126,7 +126,7 @@ def envs_folder(tmp_path, monkeypatch):
 def test_an_env_without_a_time_limit_has_its_evaluation_episodes_cut_and_reported(envs_folder, capsys):
     # before: evaluation played 'while not done' for ever on an episode that never ends
     config = Config(**{**QUICK, "env_id": "my_envs:Forever-v0", "total_steps": 200, "eval_interval": 100,
-                       "eval_episodes": 3, "eval_max_steps": 300, "progress_interval": 0.01})
+                       "eval_episodes": 3, "eval_max_steps": 300})                 # silent progress: warned anyway
     h = train(config, out_dir=envs_folder / "r")
     assert [e["cut"] for e in h.evals] == [3, 3] and h.steps == 200
     assert "3 evaluation episode(s) at step 100 were cut at eval_max_steps = 300 steps" in capsys.readouterr().err

@@ -62,6 +62,10 @@ class Progress:
         if self.interval > 0:
             print(line, file=self.stream, flush=True)
 
+    def warn(self, line):
+        """Print a warning line, even when progress is silent."""
+        print(line, file=self.stream, flush=True)
+
     def evaluated(self, mean, confirm_mean=None):
         """An evaluation's result, for the next line (shown once)."""
         self._new_eval = (mean, confirm_mean)

@@ -453,7 +453,7 @@ class Run:
             self.eval_time += time.perf_counter() - t_eval
             return check
         if check.cut:
-            self.progress.print(f"numpy-ddqn: warning: {check.cut} evaluation episode(s) at step {self.agent.steps:,} "
+            self.progress.warn(f"numpy-ddqn: warning: {check.cut} evaluation episode(s) at step {self.agent.steps:,} "
                                 f"were cut at eval_max_steps = {config.eval_max_steps:,} steps")
         self.progress.evaluated(check.mean, check.confirm_mean)
         row = {"step": self.agent.steps, "mean": check.mean, "std": check.std,
