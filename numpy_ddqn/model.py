@@ -76,6 +76,14 @@ def sb3_arguments(config: dict) -> tuple[dict, float | None, bool]:
                                  or "exploration_steps" in config):
         raise ConfigError(f"exploration_fraction={fraction!r} must be in (0, 1], and not given with "
                           f"exploration_steps (the same setting, in steps)")
+    if "seed" in config and config["seed"] is None:         # SB3's seed=None: unseeded; here a fresh seed, kept
+        config["seed"] = int(np.random.SeedSequence().entropy % 2**31)   # in the config (and the start line)
+    train_freq = config.get("train_freq")
+    if isinstance(train_freq, (tuple, list)):                 # SB3's train_freq=(4, "step")
+        if len(train_freq) != 2 or train_freq[1] != "step":
+            raise ConfigError(f"train_freq={tuple(train_freq)!r}: only steps are counted here; train_freq=N "
+                              f"learns every N env steps")
+        config["train_freq"] = train_freq[0]
     verbose = config.pop("verbose", None)
     if verbose is not None and "progress_interval" not in config:
         config["progress_interval"] = PROGRESS_SECONDS if verbose else 0.0

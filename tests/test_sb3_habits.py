@@ -211,6 +211,10 @@ def test_sb3_constructor_names_are_translated():
     c = model.config
     assert c.hidden_sizes == (32, 32) and c.epsilon_start == 0.9 and c.epsilon_end == 0.02
     assert c.progress_interval == 0 and c.tensorboard == ""
+    assert DDQN("CartPole-v1", train_freq=(4, "step")).config.train_freq == 4
+    assert isinstance(DDQN("CartPole-v1", seed=None).config.seed, int)          # SB3's unseeded model
+    with pytest.raises(ConfigError, match="only steps are counted here"):
+        DDQN("CartPole-v1", train_freq=(1, "episode"))
     model = DDQN("CartPole-v1", exploration_fraction=0.5, **SMALL).learn(1e2)    # a float, as SB3 allows
     assert model.config.exploration_steps == 50 and model.num_timesteps == 100
     assert 0.0 <= model.exploration_rate <= 1.0
