@@ -160,7 +160,7 @@ def sb3_solve(seed):
             if self.num_timesteps % 1000:
                 return True
             t0 = time.perf_counter()
-            policy = lambda obs: int(self.model.predict(obs, deterministic=True)[0])
+            policy = lambda obs: self.model.predict(obs, deterministic=True)[0]    # (R, 4) -> (R,)
             check = solve_check(policy, self.eval_env, THRESHOLD)
             self.eval_s += time.perf_counter() - t0
             if check.solved:

@@ -15,6 +15,7 @@ from .errors import (
                      TrainingError,
 )
 from .model import DDQN
+from .run.evaluate import evaluate_policy
 from .nn import MLP, SGD, Adam, check_mlp_gradients, td_loss
 from .policy import Policy
 from .rl.agent import DDQNAgent
@@ -23,6 +24,6 @@ from .run.loop import History, StepInfo, train
 
 __version__ = "0.2.0.dev0"
 
-__all__ = ["DDQN", "DDQNAgent", "Config", "train", "History", "StepInfo", "Policy", "ReplayBuffer", "MLP", "SGD",
+__all__ = ["DDQN", "evaluate_policy", "DDQNAgent", "Config", "train", "History", "StepInfo", "Policy", "ReplayBuffer", "MLP", "SGD",
            "Adam", "check_mlp_gradients", "td_loss", "NumpyDDQNError", "ConfigError", "EnvError", "CheckpointError",
            "DivergenceError", "TrainingError", "MissingDependency", "__version__"]

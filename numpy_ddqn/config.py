@@ -94,6 +94,8 @@ class Config:
     eval_interval: int = _f(1_000, "env steps between greedy evaluations (0 = never)")
     eval_episodes: int = _f(10, "episodes per evaluation (seeds 10000, 10001, ...)")
     confirm_episodes: int = _f(100, "episodes that confirm a solve (seeds 20000, 20001, ...)")
+    eval_max_steps: int = _f(10_000, "an evaluation episode is cut after this many steps (the env's own time "
+                                     "limit applies first; a cut is logged and shown); 0 = never cut")
     stop_when_solved: bool = _f(True, "stop training once the confirmed evaluation reaches the env's threshold")
     save_replay: bool = _f(True, "include the replay memory in checkpoints (needed for an exact resume)")
     progress_interval: float = _f(2.0, "seconds between progress lines (0 = silent)")
@@ -148,7 +150,7 @@ def _validate(c):
     for name in positive_ints:
         if getattr(c, name) < 1:
             raise _bad(name, getattr(c, name), "must be an integer >= 1")
-    for name in ("learning_starts", "exploration_steps", "eval_interval", "seed", "threads"):
+    for name in ("learning_starts", "exploration_steps", "eval_interval", "seed", "threads", "eval_max_steps"):
         if getattr(c, name) < 0:
             raise _bad(name, getattr(c, name), "must be an integer >= 0")
     for name, value in FIELDS.items():
@@ -238,15 +240,39 @@ def coerce_fields(data: dict) -> dict:
     out = {}
     for name, value in data.items():
         if name not in FIELDS:
-            aliases = ", ".join(f"{a} = {n}" for a, n in ALIASES.items())
-            raise ConfigError(f"unknown config field {name!r} (known: {', '.join(FIELDS)}; in files also "
-                              f"{aliases})")
+            raise ConfigError(unknown_field(name))
         out[name] = _coerce(name, value)
     return out
 
 
 ALIASES = {"env": "env_id", "steps": "total_steps"}
 """Config-file keys that may stand for a field: the command line's ``--env`` and ``--steps``."""
+
+SB3_NAMES = {
+    "verbose": "progress_interval (seconds between progress lines; 0 = silent)",
+    "policy_kwargs": "hidden_sizes (net_arch=[64, 64] is hidden_sizes=(64, 64)), activation, layers, dueling",
+    "net_arch": "hidden_sizes (e.g. hidden_sizes=(64, 64))",
+    "exploration_fraction": "exploration_steps (a number of steps: fraction x total steps)",
+    "exploration_initial_eps": "epsilon_start",
+    "exploration_final_eps": "epsilon_end",
+    "tensorboard_log": "tensorboard",
+    "device": "nothing: numpy_ddqn runs on the CPU with NumPy (threads sets its BLAS threads)",
+    "policy": "nothing: the network is set by hidden_sizes / layers (the model takes the env first)",
+    "replay_buffer_class": "prioritized (True for prioritized replay)",
+    "optimize_memory_usage": "nothing: the replay is sized by buffer_size, and its memory is in the start line",
+}
+"""Stable-Baselines3 argument names -> this project's equivalent, for the "unknown field" message."""
+
+
+def unknown_field(name: str) -> str:
+    """The message for an unknown config field: SB3's equivalent, or the closest names (difflib)."""
+    import difflib
+    if name in SB3_NAMES:
+        return f"unknown config field {name!r} (a Stable-Baselines3 name); here it is {SB3_NAMES[name]}"
+    close = difflib.get_close_matches(name, list(FIELDS) + list(ALIASES), n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    return (f"unknown config field {name!r}; {hint}every field is listed by 'numpy-ddqn train --help' "
+            f"(in files also {', '.join(f'{a} = {n}' for a, n in ALIASES.items())})")
 
 
 def read_toml_or_json(path: str | Path, what: str):

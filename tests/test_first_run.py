@@ -90,7 +90,7 @@ def test_a_resumed_run_keeps_its_config_and_its_summary_covers_the_whole_run(tmp
     assert "--steps 2000" in first.stdout            # the printed resume hint says how to go on
     out = cli("train", "--resume", run / "last.npz", "--steps", "1500", "--progress-interval", "5")
     assert out.returncode == 0, out.stderr
-    assert "resuming at step 1,000 on CartPole-v1 (seed 5, budget 1,500 steps" in out.stderr
+    assert "resuming at step 1,000 on CartPole-v1 -> " in out.stderr and "seed 5 | budget 1,500 steps" in out.stderr
     c = config_of(run)
     assert c["learning_rate"] == 0.002 and c["seed"] == 5 and c["stop_when_solved"] is False
     assert c["total_steps"] == 1500 and c["hidden_sizes"] == [16]
@@ -117,6 +117,50 @@ def test_progress_rate_after_resume_counts_from_the_resumed_step():
     p.show(15_100, 10, None, 0.1, None, None)
     rate = int(stream.getvalue().split(" steps/s")[0].split("|")[-1].replace(",", ""))
     assert 50 <= rate <= 100                            # ~100 steps in ~1 s, not 15,100
+
+
+def test_progress_shows_elapsed_percent_eta_and_keeps_evaluation_time_apart():
+    import io
+
+    from numpy_ddqn.run.report import Progress
+    stream = io.StringIO()
+    p = Progress(10_000, 1.0, stream)
+    p._last_time -= 2.0                                 # two seconds ago, one and a half of them evaluating
+    p._call_start -= 2.0
+    p._start_time -= 2.0
+    p.evaluated(123.4)
+    p.show(1_000, 10, 20.0, 0.5, 0.1, None, eval_time=1.5)
+    first = stream.getvalue().strip()
+    assert first.startswith("0:02 (eval 0:02) |  10% | step   1,000/10,000")
+    rate = int(first.split(" steps/s")[0].split("|")[-1].replace(",", ""))
+    assert 1_500 <= rate <= 2_100                       # 1,000 steps in 0.5 s of training, not in 2 s
+    assert "ETA 0:18" in first and first.endswith("eval 123.4")
+    p.show(1_100, 11, 20.0, 0.5, 0.1, None, eval_time=1.5)
+    assert "eval" not in stream.getvalue().splitlines()[-1].split("|")[-1]   # an old evaluation is not repeated
+
+
+def test_the_start_lines_are_short_and_the_summary_agrees_with_itself(tmp_path):
+    out = cli("train", "--out", tmp_path / "r", "--steps", "2000", "--eval-interval", "1000", "--eval-episodes", "2",
+              "--confirm-episodes", "3", "--progress-interval", "0.01", "--keep-training")
+    assert out.returncode == 0, out.stderr
+    start = out.stderr.splitlines()[:3]
+    assert start[0].startswith("numpy-ddqn: training on CartPole-v1 -> ") and all(len(s) <= 110 for s in start)
+    assert start[1].startswith("  seed 0 | budget 2,000 steps | preset CartPole-v1 |")
+    assert start[2].startswith("  memory ")
+    line = next(s for s in out.stdout.splitlines() if "| training" in s)
+    train_s, eval_s, total_s = (float(line.split(k)[1].split(" s")[0]) for k in ("training ", "evaluation ", "total "))
+    assert abs(train_s + eval_s - total_s) <= 0.11 and "with evaluation" not in out.stdout
+
+
+def test_the_confirmation_is_announced_and_its_result_shown_once():
+    import io
+
+    from numpy_ddqn.run.report import Progress
+    stream = io.StringIO()
+    p = Progress(10_000, 1.0, stream)
+    p.evaluated(480.0, 470.5)
+    p.show(2_000, 10, 20.0, 0.5, 0.1, None, eval_time=0.5)
+    assert stream.getvalue().rstrip().endswith("eval 480.0 (confirmation 470.5)")
 
 
 # -- 7. custom envs: Gymnasium's module:id form --------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import signal
 import sys
 from pathlib import Path
@@ -63,6 +64,8 @@ def build_parser():
     """The argument parser of ``numpy-ddqn``."""
     p = argparse.ArgumentParser(prog="numpy-ddqn", description="Double DQN from scratch in NumPy.")
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    from .. import __version__
+    p.add_argument("--version", action="version", version=f"numpy-ddqn {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser("train", help="train an agent (stops when the env is solved or the budget is spent)",
@@ -79,7 +82,8 @@ def build_parser():
 
     e = sub.add_parser("evaluate", help="greedy returns of a saved agent",
                        description="Run a checkpoint's greedy policy for N episodes and print mean and std.")
-    e.add_argument("checkpoint", type=Path)
+    e.add_argument("checkpoint", type=Path, help="a checkpoint (RUN/last.npz, RUN/best.npz) or a run folder "
+                                                 "(its last.npz)")
     e.add_argument("--episodes", type=int, default=10, help="number of episodes (default: 10)")
     e.add_argument("--seed", type=int, default=HELDOUT_SEED,
                    help=f"episode k is reset with seed+k (default: {HELDOUT_SEED}, start states that training's "
@@ -166,6 +170,18 @@ def resume_config(args):
     return config
 
 
+def checkpoint_path(path):
+    """The checkpoint a command was given: a run folder means its ``last.npz``; a file that is not a
+    ``.npz`` (a run's ``config.json``, ``log.jsonl``) is refused in one line naming what to give."""
+    if path.is_dir():
+        if not (path / LAST).is_file():
+            raise ConfigError(f"{path} is a folder without {LAST}: give a run folder or a checkpoint file")
+        return path / LAST
+    if path.suffix != ".npz" and path.is_file():
+        raise ConfigError(f"{path} is not a checkpoint: give a run's {LAST} or best.npz (or its folder)")
+    return path
+
+
 def cmd_train(args):
     """Train as the flags say; print the summary; exit status 128 + signal if interrupted."""
     from ..run.envs import folder_name
@@ -193,6 +209,7 @@ def cmd_evaluate(args):
     from ..run.evaluate import evaluate
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
+    folder, args.checkpoint = args.checkpoint.is_dir(), checkpoint_path(args.checkpoint)
     state = DDQNAgent.read_checkpoint(args.checkpoint)
     config = DDQNAgent.config_from_state(state, args.checkpoint)
     if args.env_id:
@@ -203,8 +220,10 @@ def cmd_evaluate(args):
     with rendering("render"):
         env = env_from_config(config, render_mode="human" if args.render else None)
         agent = DDQNAgent.from_state(state, *check_spaces(env), source=args.checkpoint)
-        returns = evaluate(agent.greedy_action, env, args.episodes, args.seed)
+        returns = evaluate(agent.greedy_action, env, args.episodes, args.seed, config.eval_max_steps)
     env.close()
+    if folder:
+        print(f"{args.checkpoint}:")
     print(f"{env_id}: mean {returns.mean():.2f} std {returns.std():.2f} over {args.episodes} episodes "
           f"(min {returns.min():.1f}, max {returns.max():.1f}; reset seeds {args.seed}..{args.seed + args.episodes - 1})")
     return 0
@@ -229,7 +248,8 @@ def cmd_plot(args):
 def cmd_export(args):
     """Write a checkpoint's greedy policy as a policy file; print what was written."""
     from ..rl.agent import DDQNAgent
-    policy = DDQNAgent.from_checkpoint(args.checkpoint).policy()
+    policy = DDQNAgent.from_checkpoint(checkpoint_path(args.checkpoint)).policy()
+    args.out.parent.mkdir(parents=True, exist_ok=True)        # like train --out: the folder is made
     policy.save(args.out)
     print(f"{args.out}: {policy!r} ({args.out.stat().st_size:,} bytes); load it with numpy_ddqn/policy.py: "
           f"Policy.load({str(args.out)!r}).act(obs)")
@@ -239,7 +259,7 @@ def cmd_export(args):
 def cmd_record(args):
     """Write a video or GIF of a checkpoint's greedy agent; print its path."""
     from .record import record_video
-    print(record_video(args.checkpoint, args.out, args.episodes, args.seed, args.max_steps, args.fps))
+    print(record_video(checkpoint_path(args.checkpoint), args.out, args.episodes, args.seed, args.max_steps, args.fps))
     return 0
 
 
@@ -265,6 +285,8 @@ def main(argv=None):
     """Entry point of the ``numpy-ddqn`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())      # as python -m does: 'my_envs:Env-v0' imports my_envs.py from here
     try:
         return COMMANDS[args.command](args)
     except (NumpyDDQNError, ConfigError, FloatingPointError, OSError) as e:

@@ -7,6 +7,7 @@ Everything needed is in the ``record`` extra: ``pip install 'numpy_ddqn[record]'
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,7 @@ def record_video(checkpoint, out=None, episodes=1, seed=HELDOUT_SEED, max_steps=
     """Record a checkpoint's greedy agent on the env it was trained on; returns a line naming the file."""
     from ..rl.agent import DDQNAgent
     from ..run.envs import check_spaces, env_from_config, rendering
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")   # frames are drawn off-screen: no display, no SDL warning
     checkpoint = Path(checkpoint)
     state = DDQNAgent.read_checkpoint(checkpoint)
     with rendering("record"):                 # no pygame, or no way to draw: one line, not SDL's traceback

@@ -130,6 +130,31 @@ def check_next_step_autoreset(envs):
                        f"next-step autoreset (gymnasium's default)")
 
 
+VECTOR_KWARGS = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers")
+"""Keys ``gymnasium.make_vec`` adds to a vector env's spec kwargs: not arguments of the env itself."""
+
+
+def env_copies(env, n):
+    """``n`` new instances of ``env``'s registered env, made from its spec (same kwargs): evaluation copies.
+
+    A vector env's spec is its single env's without the vector arguments (``num_envs``, ...); a vector env
+    of env makers without a spec (``SyncVectorEnv([...])``) is copied by its first maker; any other env
+    without a registered spec is refused in one line.
+    """
+    import dataclasses
+    spec = getattr(env, "spec", None)
+    if spec is None and is_vector(env) and getattr(env, "env_fns", None):
+        return [env.env_fns[0]() for _ in range(n)]       # a SyncVectorEnv / AsyncVectorEnv of env makers
+    if spec is None:
+        raise EnvError("this env has no registered spec to make an evaluation copy from: "
+                       "pass eval_env=..., or set eval_interval=0")
+    if is_vector(env):
+        drop = VECTOR_KWARGS + (("max_episode_steps",) if spec.kwargs.get("vectorization_mode") ==
+                                "vector_entry_point" else ())
+        spec = dataclasses.replace(spec, kwargs={k: v for k, v in spec.kwargs.items() if k not in drop})
+    return [make_env(spec) for _ in range(n)]
+
+
 def is_vector(env):
     """True for a ``gymnasium.vector`` env (it has ``num_envs`` and single-env spaces)."""
     return hasattr(env, "num_envs") and hasattr(env, "single_observation_space")
@@ -185,6 +210,9 @@ def check_spaces(env):
     """
     spaces = require("gymnasium.spaces", "gym")
     name = getattr(getattr(env, "spec", None), "id", None) or type(env).__name__
+    if not (hasattr(env, "observation_space") and hasattr(env, "action_space") and hasattr(env, "step")):
+        raise EnvError(f"expected a Gymnasium env (with observation_space, action_space, reset, step) or an env "
+                       f"id like 'CartPole-v1', got a {type(env).__name__}: {str(env)[:60]!r}")
     obs_space, act_space = env.observation_space, env.action_space
     if is_vector(env):                            # a vector env: the spaces of one of its envs
         obs_space, act_space = env.single_observation_space, env.single_action_space

@@ -1,27 +1,80 @@
-"""Greedy evaluation on a separate environment, as bench/BENCHMARK.md defines it."""
+"""Greedy evaluation on separate environments, as bench/BENCHMARK.md defines it.
+
+Episode k of an evaluation is reset with seed ``seed + k``. ``play`` runs the episodes together on
+several copies of the env (one batched forward per step over the episodes still running), which gives
+each episode the same start state, the same actions and so the same return as playing them one after
+the other on one env (``evaluate``), only faster. Every episode is cut after ``max_steps`` steps (the
+env's own time limit applies first), and the cut is counted, so an env without a time limit cannot
+hang an evaluation; ``stop()`` is asked between steps, so a Ctrl-C is not held up either.
+"""
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
 EVAL_SEED = 10_000        # evaluation episode k is reset with seed EVAL_SEED + k
 CONFIRM_SEED = 20_000     # confirmation episode k is reset with seed CONFIRM_SEED + k
-HELDOUT_SEED = 1_000_000  # ``numpy-ddqn evaluate`` / ``record``: start states training never judged by
+HELDOUT_SEED = 1_000_000  # ``numpy-ddqn evaluate`` / ``record`` / ``evaluate_policy``: start states
+                          # training never judged by (best.npz was chosen on EVAL_SEED's and CONFIRM_SEED's)
 
 
-def evaluate(policy, env, episodes, seed=EVAL_SEED):
-    """Returns of ``episodes`` episodes, episode k reset with ``seed + k``; ``policy(obs) -> action``."""
-    returns = np.empty(episodes)
-    for k in range(episodes):
-        obs, _ = env.reset(seed=seed + k)
-        total, done = 0.0, False
-        while not done:
-            obs, reward, terminated, truncated, _ = env.step(policy(obs))
-            total += reward
-            done = terminated or truncated
-        returns[k] = total
-    return returns
+class Episodes(NamedTuple):
+    """What ``play`` returns: one entry per episode, in seed order."""
+    returns: np.ndarray       # (episodes,) float64: the sum of rewards
+    lengths: np.ndarray       # (episodes,) int64: steps played
+    cut: int                  # episodes cut at max_steps (neither terminated nor truncated by the env)
+    stopped: bool             # stop() asked to end early: the arrays hold only finished episodes' values
+
+
+def play(act_batch: Callable[[np.ndarray], np.ndarray], envs: list, episodes: int, seed: int = EVAL_SEED,
+         max_steps: int = 0, stop: Callable[[], bool] | None = None) -> Episodes:
+    """Play ``episodes`` episodes on the env copies ``envs`` together; episode k is reset with ``seed + k``.
+
+    Each copy plays one episode at a time and takes the next unplayed one when its episode ends; at
+    every step ``act_batch(obs)``, ``obs: (R, *obs_shape)`` the observations of the R running episodes,
+    returns their ``(R,)`` actions. ``max_steps`` > 0 cuts an episode after that many steps; ``stop()``,
+    asked before every step, ends the evaluation early (``stopped=True``).
+    """
+    returns, lengths = [0.0] * episodes, [0] * episodes   # Python numbers: this loop runs once per env step
+    slots = list(envs[:episodes])
+    episode = [-1] * len(slots)             # the episode each copy plays
+    obs: list[Any] = [None] * len(slots)
+    cut, next_k = 0, 0
+    for i, env in enumerate(slots):
+        episode[i], next_k = next_k, next_k + 1
+        obs[i], _ = env.reset(seed=seed + episode[i])
+    running = list(range(len(slots)))
+    while running:
+        if stop is not None and stop():
+            return Episodes(np.array(returns), np.array(lengths, np.int64), cut, True)
+        actions = act_batch(np.stack([obs[i] for i in running]))     # (R, *obs_shape) -> (R,)
+        still = []
+        for i, action in zip(running, actions.tolist()):
+            k = episode[i]
+            obs[i], reward, terminated, truncated, _ = slots[i].step(action)
+            returns[k] += reward            # summed in step order, as one env playing it alone would
+            lengths[k] += 1
+            if not (terminated or truncated or lengths[k] == max_steps):
+                still.append(i)
+                continue
+            cut += not (terminated or truncated)
+            if next_k < episodes:           # the copy takes the next episode
+                episode[i], next_k = next_k, next_k + 1
+                obs[i], _ = slots[i].reset(seed=seed + episode[i])
+                still.append(i)
+        running = still
+    return Episodes(np.array(returns), np.array(lengths, np.int64), cut, False)
+
+
+def evaluate(policy, env, episodes, seed=EVAL_SEED, max_steps=0):
+    """Returns of ``episodes`` episodes on one env, one after the other; ``policy(obs) -> action``.
+
+    Episode k is reset with ``seed + k`` and cut after ``max_steps`` steps if > 0. ``play`` gives the
+    same returns with several env copies and a batched policy.
+    """
+    act = lambda x: np.array([policy(x[0])])          # (1, *obs_shape) -> (1,)
+    return play(act, [env], episodes, seed, max_steps).returns
 
 
 class SolveCheck(NamedTuple):
@@ -30,12 +83,71 @@ class SolveCheck(NamedTuple):
     std: float
     confirm_mean: float | None
     solved: bool
+    cut: int = 0                # episodes cut at the evaluation's max_steps
+    stopped: bool = False       # a stop request ended it early: no result
 
 
-def solve_check(policy, env, threshold, episodes=10, confirm_episodes=100):
-    """Evaluate; if the mean reaches ``threshold``, confirm on ``confirm_episodes`` more (solved if >=)."""
-    returns = evaluate(policy, env, episodes, EVAL_SEED)
-    mean, confirm = float(returns.mean()), None
+def solve_check(act_batch, envs, threshold, episodes=10, confirm_episodes=100, max_steps=0, stop=None,
+                on_confirm=None):
+    """Evaluate; if the mean reaches ``threshold``, confirm on ``confirm_episodes`` more (solved if >=).
+
+    ``act_batch`` and ``envs`` as ``play``'s (a single env is one copy); ``on_confirm(mean)`` is called
+    before a confirmation starts.
+    """
+    envs = envs if isinstance(envs, (list, tuple)) else [envs]
+    first = play(act_batch, envs, episodes, EVAL_SEED, max_steps, stop)
+    mean, confirm, cut = float(first.returns.mean()), None, first.cut
+    if first.stopped:
+        return SolveCheck(mean, float(first.returns.std()), None, False, cut, True)
     if threshold is not None and mean >= threshold:
-        confirm = float(evaluate(policy, env, confirm_episodes, CONFIRM_SEED).mean())
-    return SolveCheck(mean, float(returns.std()), confirm, confirm is not None and confirm >= threshold)
+        if on_confirm is not None:
+            on_confirm(mean)
+        second = play(act_batch, envs, confirm_episodes, CONFIRM_SEED, max_steps, stop)
+        if second.stopped:
+            return SolveCheck(mean, float(first.returns.std()), None, False, cut + second.cut, True)
+        confirm, cut = float(second.returns.mean()), cut + second.cut
+    return SolveCheck(mean, float(first.returns.std()), confirm, confirm is not None and confirm >= threshold, cut)
+
+
+def evaluate_policy(model: Any, env: Any = None, n_eval_episodes: int = 10, deterministic: bool = True,
+                    return_episode_rewards: bool = False, reward_threshold: float | None = None,
+                    seed: int = HELDOUT_SEED, max_episode_steps: int | None = None,
+                    copies: int = 10) -> tuple[float, float] | tuple[list[float], list[int]]:
+    """Stable-Baselines3's ``evaluate_policy``: ``(mean, std)`` of the returns of ``n_eval_episodes`` episodes.
+
+    Args:
+        model: a ``DDQN`` (or anything with ``predict(obs_batch, deterministic=...) -> (actions, state)``).
+        env: an env id, a Gymnasium env, or a vector env (each of its envs is a copy); default: the
+            model's env id.
+        deterministic: greedy actions (default), else epsilon-greedy at the model's exploration rate.
+        return_episode_rewards: return ``(returns, lengths)`` lists instead, as SB3 does.
+        reward_threshold: raise ``ValueError`` if the mean is below it, as SB3 does.
+        seed: episode k is reset with ``seed + k``. The default (1,000,000) differs from the seeds the
+            training's evaluations used (10,000 and 20,000), on which ``best.npz`` was chosen.
+        max_episode_steps: cut an episode after this many steps (default: the model's
+            ``eval_max_steps``); the env's own time limit applies first.
+        copies: how many env copies play together (an env id only; an env instance plays alone).
+    """
+    from ..errors import ConfigError
+    from .envs import check_spaces, env_copies, is_vector, make_env
+    if isinstance(n_eval_episodes, bool) or not isinstance(n_eval_episodes, (int, np.integer)) or n_eval_episodes < 1:
+        raise ConfigError(f"n_eval_episodes must be an int >= 1, got {n_eval_episodes!r}")
+    config = getattr(model, "config", None)
+    if env is None:
+        env = getattr(config, "env_id", None)
+    n = min(copies, int(n_eval_episodes))
+    if isinstance(env, str):
+        envs = [make_env(env) for _ in range(n)]
+    else:
+        check_spaces(env)                       # a one-line error for an object that is not an env
+        envs = env_copies(env, n) if is_vector(env) else [env]
+    if max_episode_steps is None:
+        max_episode_steps = getattr(config, "eval_max_steps", 0)
+    act = lambda x: np.asarray(model.predict(x, deterministic=deterministic)[0]).reshape(len(x))
+    result = play(act, envs, int(n_eval_episodes), seed, max_episode_steps or 0)
+    mean, std = float(result.returns.mean()), float(result.returns.std())
+    if reward_threshold is not None and mean < reward_threshold:
+        raise ValueError(f"mean return {mean:.2f} is below the reward threshold {reward_threshold:.2f}")
+    if return_episode_rewards:
+        return result.returns.tolist(), result.lengths.tolist()
+    return mean, std

@@ -18,10 +18,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..callbacks import as_callback
 from ..checkpoint import save_checkpoint
 from ..config import Config, preset_name
 from ..errors import (
     CheckpointError,
+    ConfigError,
     DivergenceError,
     EnvError,
     NumpyDDQNError,
@@ -33,7 +35,7 @@ from .envs import env_rng
 from .evaluate import solve_check
 from .report import Progress, start_line, summary_fields
 from .runlock import RunLock
-from .runlog import BEST, LAST, Diagnostics, RunLog
+from .runlog import BEST, LAST, LOG_NAME, Diagnostics, RunLog
 
 RESUME_FIELDS = ("total_steps", "stop_when_solved", "progress_interval", "threads", "tensorboard")
 """The config fields a resumed run may change; every other one is the checkpoint's."""
@@ -91,6 +93,10 @@ def checkpoint_state(config, agent, loop):
             "loop": loop}
 
 
+EVAL_COPIES = 25
+"""Evaluation episodes played together at most (copies of the evaluation env)."""
+
+
 class _StopOnSignal:
     """While active, SIGINT/SIGTERM set ``self.signum`` instead of killing the process."""
 
@@ -138,7 +144,7 @@ class Run:
             env_from_config,
             env_name,
             is_vector,
-            make_env,
+            env_copies,
             observation_storage,
             vector_env_from_config,
         )
@@ -149,7 +155,7 @@ class Run:
             config = DDQNAgent.config_from_state(saved, resume).replace(**changes)
             loop = saved.get("loop", {})
         config = config or Config()
-        self.callback = None if callback is None else getattr(callback, "on_step", callback)
+        self.callback = as_callback(callback)
         made_here = env is None
         if made_here:
             env = vector_env_from_config(config) if config.num_envs > 1 else env_from_config(config)
@@ -164,14 +170,14 @@ class Run:
                 raise CheckpointError(f"{resume} was trained on {saved.get('env_id')}, not {config.env_id}")
             agent = DDQNAgent.from_state(saved, obs_dim, n_actions, source=resume, config=config)
         self.agent = agent = agent or DDQNAgent(obs_dim, n_actions, config, observation_storage(env))
+        # evaluation copies (a second instance, same kwargs; more are made for batched evaluation),
+        # unless an eval_env was given: it plays its episodes alone
+        self.make_eval_copy = None if eval_env is not None else (
+            (lambda: env_from_config(config)) if made_here else (lambda: env_copies(env, 1)[0]))
+        self._eval_envs = []
         if config.eval_interval > 0:
-            if eval_env is None and made_here:
-                eval_env = env_from_config(config)        # a second instance, same kwargs
-            elif eval_env is None:
-                if getattr(env, "spec", None) is None:
-                    raise EnvError("this env has no registered spec to make an evaluation copy from: "
-                                   "pass eval_env=..., or set eval_interval=0")
-                eval_env = make_env(env.spec)             # a second instance, same kwargs
+            if eval_env is None:
+                eval_env = self.make_eval_copy()
             eval_spaces = check_spaces(eval_env)
             if eval_spaces != (obs_dim, n_actions):
                 raise EnvError(f"eval_env has {eval_spaces} (observations, actions); the training env "
@@ -204,6 +210,9 @@ class Run:
         self.t_start = time.perf_counter() - h.total_wall_s
 
         # the folder is this run's alone from here on (two runs into one folder: the second is refused)
+        if resume is None and agent.steps == 0 and h.out_dir is not None and (h.out_dir / LOG_NAME).exists():
+            raise ConfigError(f"{h.out_dir} already holds a run; choose another out_dir, or continue it with "
+                              f"resume={str(h.out_dir / LAST)!r}")
         self.lock = None if h.out_dir is None else RunLock(h.out_dir).acquire()
         try:
             sinks = []
@@ -215,7 +224,8 @@ class Run:
             self._unlock()
             raise
         self.diagnostics = Diagnostics(agent.steps, self.eval_time)
-        self.progress = Progress(config.total_steps, config.progress_interval, start_steps=agent.steps)
+        self.progress = Progress(config.total_steps, config.progress_interval, start_steps=agent.steps,
+                                 elapsed=h.total_wall_s, eval_time=self.eval_time)
         self.progress.print(start_line(config, h.out_dir, preset_name(config.env_id), resumed_at=(
             agent.steps if resume is not None else None), memory=agent.memory.describe()))
         if config.gamma == 1.0:
@@ -387,20 +397,21 @@ class Run:
             a = self.agent
             self.diagnostics.write(self.log, steps, a.updates, a.epsilon, a.optimizer.lr, a.weight_norms(),
                                    self.eval_time)
+        stop = False                                      # solved (and config.stop_when_solved), or a signal
         if config.eval_interval and steps % config.eval_interval == 0:
-            if self.evaluate().solved and config.stop_when_solved:
-                return True
+            check = self.evaluate()
+            stop = check.stopped or (check.solved and config.stop_when_solved)
         if steps % 128 == 0 and self.progress.due():
             self.progress.show(steps, h.episodes, sum(self.recent) / len(self.recent) if self.recent else None,
-                               self.agent.epsilon, self.diagnostics.last_loss, self.last_eval)
-        if self.callback is not None:
+                               self.agent.epsilon, self.diagnostics.last_loss, self.last_eval, self.eval_time)
+        if self.callback is not None:                     # called at the solving step too
             ended = terminated or truncated
             info = StepInfo(steps, h.episodes, self.recent[-1] if ended else None, metrics,
                             self.diagnostics.last_metrics, self.agent.epsilon, self.last_eval)
             if self.callback(info) is False:
-                self.stopped_by_callback = True
+                self.stopped_by_callback = not stop
                 return True
-        return False
+        return stop
 
     def end_episode(self, terminated, env_index=0):
         """Count the episode (of env ``env_index``) and log its return and length."""
@@ -416,14 +427,38 @@ class Run:
                        **({"env": int(env_index)} if self.vector else {}))
         self.in_episode = self.vector                     # the other envs of a vector env play on
 
+    def eval_envs(self, n):
+        """The evaluation env and up to ``n - 1`` copies of it (made once), to play episodes together."""
+        if not self._eval_envs:
+            self._eval_envs.append(self.eval_env)
+        while self.make_eval_copy is not None and len(self._eval_envs) < min(n, EVAL_COPIES):
+            self._eval_envs.append(self.make_eval_copy())
+        return self._eval_envs
+
     def evaluate(self):
-        """Greedy evaluation (and the solve check), logged; checkpoints ``last`` and, if better, ``best``."""
-        h = self.history
+        """Greedy evaluation (and the solve check), logged; checkpoints ``last`` and, if better, ``best``.
+
+        Between steps it checks for a stop request: a stopped evaluation is neither logged nor counted.
+        """
+        h, config = self.history, self.config
         t_eval = time.perf_counter()
-        check = solve_check(self.agent.greedy_action, self.eval_env, self.threshold, self.config.eval_episodes,
-                            self.config.confirm_episodes)
+        confirm = lambda mean: self.progress.print(
+            f"evaluation at step {self.agent.steps:,}: mean {mean:.1f} >= {self.threshold:g}; confirming on "
+            f"{config.confirm_episodes} more episodes")
+        check = solve_check(lambda x: self.agent.online(x).argmax(axis=1),   # (R, *obs_shape) -> (R,)
+                            self.eval_envs(max(config.eval_episodes, config.confirm_episodes)),
+                            self.threshold, config.eval_episodes, config.confirm_episodes, config.eval_max_steps,
+                            lambda: self.stop_requested, confirm)
+        if check.stopped:
+            self.eval_time += time.perf_counter() - t_eval
+            return check
+        if check.cut:
+            self.progress.warn(f"numpy-ddqn: warning: {check.cut} evaluation episode(s) at step {self.agent.steps:,} "
+                                f"were cut at eval_max_steps = {config.eval_max_steps:,} steps")
+        self.progress.evaluated(check.mean, check.confirm_mean)
         row = {"step": self.agent.steps, "mean": check.mean, "std": check.std,
-               "confirm_mean": check.confirm_mean, "solved": check.solved}
+               "confirm_mean": check.confirm_mean, "solved": check.solved,
+               **({"cut": check.cut} if check.cut else {})}
         h.evals.append(row)
         self.log.write("eval", **row)
         self.last_eval = check.mean
