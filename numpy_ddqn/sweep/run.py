@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import os
 import platform
-import signal
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ConfigError
+from ..run.signals import StopOnSignal
 from .backends import Stop, run_local, run_ray
 from .spec import METRICS, SweepSpec
 from .stats import bootstrap_ci, iqm
@@ -195,9 +194,16 @@ def execute(spec, sweep, configs, tasks, backend, jobs, address, command, echo) 
          f"{len(tasks)} trials on {spec.env_id}; {len(tasks) - len(todo)} finished before, {len(todo)} to run "
          f"({backend}, {jobs} at a time) -> {sweep.path}")
     counter = Counter(spec, sweep, len(tasks), len(tasks) - len(todo), echo)
-    with backend_session(backend, jobs, address), _signals_stop(counter.stop, echo):   # after ray.init: its handlers are replaced
+    with backend_session(backend, jobs, address), stop_on_signal(counter.stop):   # after ray.init: its handlers are replaced
         run_tasks(todo, backend, jobs, counter.record, counter.stop)
     return finish(spec, sweep, configs, tasks, command, echo)
+
+
+def stop_on_signal(stop: Stop) -> StopOnSignal:
+    """The sweep's signal guard: the first SIGINT / SIGTERM sets ``stop`` (the running trials save and stop,
+    and rerun on resume); a second one stops at once (``KeyboardInterrupt``)."""
+    return StopOnSignal("stopping: the running trials save and stop; they rerun on resume (Ctrl-C again to "
+                        "kill them)", on_stop=stop.set, interruptible=True)
 
 
 class Counter:
@@ -259,29 +265,3 @@ def describe(row: dict, metric: str) -> str:
     if row["solved"]:
         return f"{head}: solved at step {row['solved_at']:,} ({row['train_wall_s']:.1f} s of training)"
     return f"{head}: not solved in {row['steps']:,} steps ({row['train_wall_s']:.1f} s)"
-
-
-class _signals_stop:
-    """While active (main thread only), the first SIGINT / SIGTERM sets ``stop``; a second SIGINT raises
-    ``KeyboardInterrupt`` as usual."""
-
-    def __init__(self, stop, echo):
-        self.stop, self.echo, self.old = stop, echo, {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self.old[sig] = signal.signal(sig, self.handle)
-        return self
-
-    def handle(self, signum, frame):
-        """Ask the backend to stop; on the second Ctrl-C, stop at once."""
-        if self.stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.stop.set()
-        self.echo("stopping: the running trials save and stop; they rerun on resume (Ctrl-C again to kill them)")
-
-    def __exit__(self, *exc):
-        for sig, handler in self.old.items():
-            signal.signal(sig, handler)
-        return False
