@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike
 from .checkpoint import save_checkpoint
 from .config import Config
 from .errors import ConfigError
-from .policy import Policy
+from .policy import Policy, as_observation
 from .rl.agent import DDQNAgent
 from .run.loop import History, train
 from .run.runner import SAVED_HISTORY, StepInfo, checkpoint_state
@@ -97,7 +97,7 @@ class DDQN:
     def q_values(self, obs: ArrayLike) -> np.ndarray:                   # (*obs_shape) -> (A,), (B, *obs_shape) -> (B, A)
         """Q-values of the online network for one observation or a batch."""
         agent = self._trained()
-        x = np.asarray(obs, dtype=agent.online.dtype)
+        x = as_observation(obs, agent.online.dtype)                    # NaN, inf, objects: ValueError
         shape = agent.obs_shape                                         # (obs_dim,), or (H, W, C) for images
         single = x.shape == shape
         if not single and x.shape[1:] != shape:

@@ -398,11 +398,20 @@ class Run:
         if x.shape != (shape or self.obs_shape):
             raise EnvError(f"{self.env_id} returned an {what} of shape {np.shape(obs)} at env step {step}; "
                            f"its observation space says {self.obs_shape}")
+        if self.exact_obs and x is not obs and not np.array_equal(x, obs):   # a cast to bits / bytes changed values
+            self._refuse_cast(obs, x, step, what)
         if not math.isfinite(float(np.add.reduce(x, axis=None))) and not np.all(np.isfinite(x)):   # cheap guard first
             raise EnvError(f"{self.env_id} returned a non-finite {what} at env step {step} "
                            f"(in {self.obs_dtype}): {obs!r}; the environment is broken, or its values "
                            f"overflow {self.obs_dtype} and need scaling")
         return x
+
+    def _refuse_cast(self, obs, x, step, what):
+        raw = np.asarray(obs)
+        value = raw.reshape(-1)[np.flatnonzero(x.reshape(-1) != raw.reshape(-1))[0]]
+        raise EnvError(f"{self.env_id} returned an {what} holding {value!r} at env step {step}, which its "
+                       f"observation space's dtype {self.obs_dtype} cannot hold (it would be stored as "
+                       f"{value.astype(self.obs_dtype)!r}); fix the env's values or declare a wider dtype")
 
     def _scalar_reward(self, reward, step):
         if isinstance(reward, (int, np.integer, np.floating)):    # bool is an int

@@ -19,7 +19,8 @@ import numpy as np
 from ..errors import ConfigError
 from ..run.signals import StopOnSignal
 from .backends import Stop, run_local, run_ray
-from .spec import METRICS, SweepSpec
+from ..config import FIELDS
+from .spec import METRICS, SweepSpec, format_value
 from .stats import bootstrap_ci, iqm
 from .trial import make_task
 
@@ -186,13 +187,66 @@ def run_sweep(spec: SweepSpec, folder: str | Path, backend: str = "local", jobs:
         return execute(spec, sweep, configs, tasks, backend, jobs, address, command, echo)
 
 
+NOMINAL_STEPS_PER_S = 2000
+"""Env steps per second of one trial, for the start line's rough estimate before any trial has finished (the
+default CartPole MLP ran at 2,000-2,600 steps/s on one core of the 2-core machine); afterwards the
+finished trials' own rate is used."""
+
+
+def check_configurations(spec: SweepSpec, configs: list) -> dict:
+    """Build every configuration's ``Config`` before any trial runs; ``{config_id: total_steps}``.
+
+    A value the config refuses (``gamma = [0.9, 1.5]`` in ``[grid]``, a variant's field, a drawn value) is
+    one ``ConfigError`` naming the configuration, instead of a column of error rows after the sweep ran.
+    """
+    from ..config import Config
+    budgets = {}
+    for cid, text, overrides in configs:
+        try:
+            budgets[cid] = Config.for_env(spec.env_id, **spec.fields(overrides, spec.seeds[0])).total_steps
+        except ConfigError as e:
+            raise ConfigError(f"sweep {spec.name}: configuration {cid} ({text}) is invalid: {e}; fix the spec "
+                              f"(no trial was run)") from None
+    return budgets
+
+
+def check_space(spec: SweepSpec) -> None:
+    """``check_configurations`` for a space searched by Optuna: each variant with each grid value and each
+    end (or choice) of each random distribution on its own."""
+    singles = []
+    for name, values in spec.grid.items():
+        singles += [{name: v} for v in values]
+    for name, dist in spec.random.items():
+        singles += [{name: v} for v in dist.args]
+    integer = {name for name in spec.random if type(FIELDS[name].default) is int and spec.random[name].kind != "choice"}
+    singles = [{k: (round(v) if k in integer else v) for k, v in one.items()} for one in singles] or [{}]
+    for vname, vfields in (list(spec.variants.items()) or [("base", {})]):
+        check_configurations(spec, [(vname, ", ".join(f"{k}={format_value(v)}" for k, v in one.items()) or vname,
+                                     {**vfields, **one}) for one in singles])
+
+
+def estimate_line(budgets: dict, todo: list, rows: list, jobs: int) -> str:
+    """One line: how many trials are left and roughly how long they take at most (every trial spending its
+    budget, ``budgets[config_id]``, at the finished trials' rate, or ``NOMINAL_STEPS_PER_S`` before any finished)."""
+    steps = sum(budgets[t["config"]] for t in todo)
+    timed = [(r["steps"], r["train_wall_s"]) for r in rows if r.get("status") == "ok" and r.get("train_wall_s")]
+    rate = (sum(n for n, _ in timed) / sum(t for _, t in timed)) if timed else NOMINAL_STEPS_PER_S
+    seconds = steps / rate / max(1, jobs)
+    took = (f"{seconds / 3600:,.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min" if seconds >= 60 else
+            f"{seconds:.0f} s")
+    return (f"{len(todo):,} trial{'s' * (len(todo) != 1)} to run, at most {steps:,} env steps: roughly {took} or less at {rate:,.0f} "
+            f"steps/s per job ({'measured' if timed else 'a nominal rate'}); Ctrl-C stops, the same command resumes")
+
+
 def execute(spec, sweep, configs, tasks, backend, jobs, address, command, echo) -> SweepResult:
     """Run the tasks that have no row yet, then write and print the results of ``configs``."""
+    budgets = check_configurations(spec, configs)      # before a line is printed or a trial runs
     done = {r["trial"] for r in sweep.rows()}
     todo = [t for t in tasks if t["trial"] not in done]
     echo(f"sweep {spec.name}: {len(configs)} configuration{'s' * (len(configs) != 1)} x {len(spec.seeds)} seeds = "
          f"{len(tasks)} trials on {spec.env_id}; {len(tasks) - len(todo)} finished before, {len(todo)} to run "
          f"({backend}, {jobs} at a time) -> {sweep.path}")
+    echo(estimate_line(budgets, todo, sweep.rows(), jobs))
     counter = Counter(spec, sweep, len(tasks), len(tasks) - len(todo), echo)
     with backend_session(backend, jobs, address), stop_on_signal(counter.stop):   # after ray.init: its handlers are replaced
         run_tasks(todo, backend, jobs, counter.record, counter.stop)
