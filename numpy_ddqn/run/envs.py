@@ -120,11 +120,11 @@ def check_module_name(name, what):
                        f"my_package.envs)")
 
 
-SYNC_ENV_BYTES = 64 * 1024
+SYNC_ENV_BYTES = 64_000
 """Planned memory of one env of a sync vector env (a registered env and its wrappers: CartPole's measured
 5 KB with tracemalloc; MinAtar's and Box2D's are larger), beside its observation buffers."""
 
-ASYNC_ENV_BYTES = 16 * 1024 * 1024
+ASYNC_ENV_BYTES = 16_000_000
 """Planned memory of one env of an async vector env: a forked worker process (CartPole's measured 4 MB
 private, 12 MB proportional set size)."""
 

@@ -127,7 +127,8 @@ class Run:
         self.resume = resume
         self.callback = None if callback is None else getattr(callback, "on_step", callback)
         config, spaces = self._open_envs(config, env, eval_env)
-        self.config, self.env_id = config, config.env_id
+        self.config = config
+        self.env_id = config.env_id if self.made_env or self.env.spec is not None else type(self.env.unwrapped).__name__
         self.agent = self._make_agent(saved, agent, spaces)
         self._start_history(out_dir)
         self._open_folder()                               # from here on the folder is this run's
@@ -409,9 +410,9 @@ class Run:
     def _refuse_cast(self, obs, x, step, what):
         raw = np.asarray(obs)
         value = raw.reshape(-1)[np.flatnonzero(x.reshape(-1) != raw.reshape(-1))[0]]
-        raise EnvError(f"{self.env_id} returned an {what} holding {value!r} at env step {step}, which its "
+        raise EnvError(f"{self.env_id} returned an {what} holding {value.item()!r} at env step {step}, which its "
                        f"observation space's dtype {self.obs_dtype} cannot hold (it would be stored as "
-                       f"{value.astype(self.obs_dtype)!r}); fix the env's values or declare a wider dtype")
+                       f"{value.astype(self.obs_dtype).item()!r}); fix the env's values or declare a wider dtype")
 
     def _scalar_reward(self, reward, step):
         if isinstance(reward, (int, np.integer, np.floating)):    # bool is an int
