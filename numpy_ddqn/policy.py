@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -61,11 +62,14 @@ def write_atomic(path: str | os.PathLike, data) -> str | os.PathLike:
 def as_observation(obs, dtype) -> np.ndarray:
     """``obs`` as an array of ``dtype``; ``ValueError`` in one line for what a network cannot act on
     (NaN, inf, complex numbers, objects, strings), instead of acting on it (NaN Q-values, action 0)."""
-    a = np.asarray(obs)
-    if a.dtype.kind not in "biuf":
-        raise ValueError(f"observations must be real numbers, got an array of dtype {a.dtype}")
-    x = a.astype(dtype, copy=False)
-    if a.dtype.kind == "f" and not np.isfinite(x).all():     # (integers are finite; no overflow warning for big values)
+    x = np.asarray(obs)
+    kind = x.dtype.kind
+    if kind not in "biuf":
+        raise ValueError(f"observations must be real numbers, got an array of dtype {x.dtype}")
+    if x.dtype != dtype:
+        x = x.astype(dtype)
+    # integers are finite; for floats a sum is the cheap guard (NaN and inf propagate), the test its fallback
+    if kind == "f" and not math.isfinite(np.add.reduce(x, axis=None)) and not np.isfinite(x).all():
         raise ValueError(f"observations must be finite, got {obs!r}" if x.size <= 64 else
                          f"observations must be finite, got {np.count_nonzero(~np.isfinite(x))} NaN or inf values")
     return x

@@ -363,11 +363,16 @@ class Run:
     def step_env(self, action):
         """``env.step(action)`` checked: an observation of the space's shape, finite in the replay's
         dtype, and a scalar finite reward; returns ``(next_obs, reward, terminated, truncated)``."""
-        step = self.agent.steps + 1
+        step, stop = self.agent.steps + 1, self.stop
+        stop.interruptible = True                         # (_env_call inlined: this is every step)
         try:
-            obs, reward, terminated, truncated, _ = self._env_call(self.env.step, action)
+            if stop.forced:
+                raise StopNow(stop.signum)
+            obs, reward, terminated, truncated, _ = self.env.step(action)
         except Exception as e:
             raise EnvError(f"{self.env_id}.step() raised at env step {step}: {type(e).__name__}: {e}") from e
+        finally:
+            stop.interruptible = False
         obs = self._check_obs(obs, step, "observation")
         if type(reward) is not float:                     # a size-1 array or NumPy scalar is taken as a float
             reward = self._scalar_reward(reward, step)
@@ -382,11 +387,16 @@ class Run:
         With next-step autoreset, ``next_obs`` of an env whose episode ends here is its real final
         observation; the next call resets that env (the action is ignored, nothing is to be stored).
         """
-        step = self.agent.steps + 1
+        step, stop = self.agent.steps + 1, self.stop
+        stop.interruptible = True
         try:
-            obs, rewards, terminated, truncated, _ = self._env_call(self.env.step, actions)
+            if stop.forced:
+                raise StopNow(stop.signum)
+            obs, rewards, terminated, truncated, _ = self.env.step(actions)
         except Exception as e:
             raise EnvError(f"{self.env_id}.step() raised at env step {step}: {type(e).__name__}: {e}") from e
+        finally:
+            stop.interruptible = False
         obs = self._check_obs(obs, step, "observation", (self.num_envs, *self.obs_shape))
         rewards = np.asarray(rewards, dtype=np.float64)
         if rewards.shape != (self.num_envs,) or not np.all(np.isfinite(rewards)):
@@ -399,7 +409,7 @@ class Run:
         if x.shape != (shape or self.obs_shape):
             raise EnvError(f"{self.env_id} returned an {what} of shape {np.shape(obs)} at env step {step}; "
                            f"its observation space says {self.obs_shape}")
-        if self.exact_obs and x is not obs and not np.array_equal(x, obs):   # a cast to bits / bytes changed values
+        if self.exact_obs and x is not obs and not (x == obs).all():   # a cast to bits / bytes changed values
             self._refuse_cast(obs, x, step, what)
         if not math.isfinite(float(np.add.reduce(x, axis=None))) and not np.all(np.isfinite(x)):   # cheap guard first
             raise EnvError(f"{self.env_id} returned a non-finite {what} at env step {step} "
