@@ -210,9 +210,9 @@ def check_configurations(spec: SweepSpec, configs: list) -> dict:
     return budgets
 
 
-def check_space(spec: SweepSpec) -> None:
+def check_space(spec: SweepSpec) -> int:
     """``check_configurations`` for a space searched by Optuna: each variant with each grid value and each
-    end (or choice) of each random distribution on its own."""
+    end (or choice) of each random distribution on its own; returns the largest budget (env steps) seen."""
     singles = []
     for name, values in spec.grid.items():
         singles += [{name: v} for v in values]
@@ -220,9 +220,12 @@ def check_space(spec: SweepSpec) -> None:
         singles += [{name: v} for v in dist.args]
     integer = {name for name in spec.random if type(FIELDS[name].default) is int and spec.random[name].kind != "choice"}
     singles = [{k: (round(v) if k in integer else v) for k, v in one.items()} for one in singles] or [{}]
+    budget = 0
     for vname, vfields in (list(spec.variants.items()) or [("base", {})]):
-        check_configurations(spec, [(vname, ", ".join(f"{k}={format_value(v)}" for k, v in one.items()) or vname,
-                                     {**vfields, **one}) for one in singles])
+        budgets = check_configurations(spec, [(vname, ", ".join(f"{k}={format_value(v)}" for k, v in one.items())
+                                               or vname, {**vfields, **one}) for one in singles])
+        budget = max(budget, *budgets.values())
+    return budget
 
 
 def estimate_line(budgets: dict, todo: list, rows: list, jobs: int) -> str:
