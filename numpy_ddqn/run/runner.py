@@ -2,7 +2,7 @@
 
 Set-up (envs, agent, resume from a checkpoint), the env's output checked at every step, episode
 bookkeeping, evaluation with the solve check, checkpoints, the run log, the progress line, the signal
-guard, the BLAS thread limit, and what happens when something fails mid-run: the loop in
+guard (``run/signals.py``), the BLAS thread limit, and what happens when something fails mid-run: the loop in
 ``run/loop.py`` calls each in one line and stays the algorithm alone.
 """
 from __future__ import annotations
@@ -128,7 +128,8 @@ class Run:
         self.callback = None if callback is None else getattr(callback, "on_step", callback)
         config, spaces = self._open_envs(config, env, eval_env)
         self.config = config
-        self.env_id = config.env_id if self.made_env or self.env.spec is not None else type(self.env.unwrapped).__name__
+        named = self.made_env or self.env.spec is not None   # an instance without a spec: named by its class
+        self.env_id = config.env_id if named else type(self.env.unwrapped).__name__
         self.agent = self._make_agent(saved, agent, spaces)
         self._start_history(out_dir)
         self._open_folder()                               # from here on the folder is this run's
@@ -246,8 +247,7 @@ class Run:
     # -- the context: signals, threads, failures ------------------------------------------------
 
     def __enter__(self):
-        config, agent = self.config, self.agent
-        self._threads = blas_threads(config.threads)
+        self._threads = blas_threads(self.config.threads)
         self.stop.__enter__()                             # before the first reset: a hung reset can be stopped
         try:
             self._begin()

@@ -246,8 +246,8 @@ def _tune(tasks, jobs, record, stop):
                 tune_config=tune.TuneConfig(max_concurrent_trials=jobs, reuse_actors=True,   # no import per trial
                                             trial_dirname_creator=lambda t: t.trial_id,
                                             trial_name_creator=lambda t: t.config["task"]["trial"]),
-                run_config=tune.RunConfig(storage_path=storage, name="sweep", verbose=0, callbacks=[Record()], stop=StopAll(),
-                                          failure_config=tune.FailureConfig(max_failures=0)))
+                run_config=tune.RunConfig(storage_path=storage, name="sweep", verbose=0, callbacks=[Record()],
+                                          stop=StopAll(), failure_config=tune.FailureConfig(max_failures=0)))
             with _without_metrics_warning():
                 tuner.fit()
     finally:

@@ -237,8 +237,9 @@ def estimate_line(budgets: dict, todo: list, rows: list, jobs: int) -> str:
     seconds = steps / rate / max(1, jobs)
     took = (f"{seconds / 3600:,.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min" if seconds >= 60 else
             f"{seconds:.0f} s")
-    return (f"{len(todo):,} trial{'s' * (len(todo) != 1)} to run, at most {steps:,} env steps: roughly {took} or less at {rate:,.0f} "
-            f"steps/s per job ({'measured' if timed else 'a nominal rate'}); Ctrl-C stops, the same command resumes")
+    return (f"{len(todo):,} trial{'s' * (len(todo) != 1)} to run, at most {steps:,} env steps: roughly {took} or less "
+            f"at {rate:,.0f} steps/s per job ({'measured' if timed else 'a nominal rate'}); Ctrl-C stops, the same "
+            f"command resumes")
 
 
 def execute(spec, sweep, configs, tasks, backend, jobs, address, command, echo) -> SweepResult:
