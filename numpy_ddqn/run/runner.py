@@ -204,7 +204,8 @@ class Run:
         self.episode_length = [0] * self.num_envs
         self.in_episode = False
         self.last_saved_at = None                         # env step of the newest last.npz
-        self.stop = StopOnSignal("stopping after this step (last.npz is saved); Ctrl-C again to stop now")
+        self.stop = StopOnSignal("stopping after this step (last.npz is saved); Ctrl-C again to stop now"
+                                 if self.config.progress_interval > 0 else None)   # silent runs (sweep trials) stay so
         self.stopped_by_callback = False
         self.first_obs = None
         # the clock goes on from the checkpoint's: the summary times the whole run
@@ -218,7 +219,8 @@ class Run:
         self.lock = None if out_dir is None else RunLock(out_dir).acquire()
         try:
             self.discarded = 0                            # log rows past the checkpoint (a killed run's)
-            if self.resume is not None and out_dir is not None:
+            own = out_dir is not None and self.resume is not None and Path(self.resume).resolve().parent == out_dir.resolve()
+            if own:                                       # the log of the run the checkpoint is from
                 self.discarded = cut_log(out_dir, self.agent.steps)
             sinks = []
             if config.tensorboard:                        # one subfolder per run, as SB3 does
