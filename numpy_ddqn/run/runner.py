@@ -219,8 +219,8 @@ class Run:
         self.lock = None if out_dir is None else RunLock(out_dir).acquire()
         try:
             self.discarded = 0                            # log rows past the checkpoint (a killed run's)
-            resume = None if self.resume is None else Path(self.resume).resolve()
-            if out_dir is not None and resume is not None and resume.parent == out_dir.resolve():   # the run the checkpoint is from
+            resume = None if self.resume is None else Path(self.resume).resolve()   # cut only its own run's log
+            if out_dir is not None and resume is not None and resume.parent == out_dir.resolve():
                 self.discarded = cut_log(out_dir, self.agent.steps)
             sinks = []
             if config.tensorboard:                        # one subfolder per run, as SB3 does
