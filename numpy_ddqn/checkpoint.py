@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from .errors import CheckpointError
+from .policy import write_atomic
 
 FORMAT_VERSION = 1
 
@@ -54,17 +54,7 @@ def save_checkpoint(path, state):
     buf = io.BytesIO()
     np.savez(buf, **{"meta.json": np.frombuffer(json.dumps(meta).encode(), np.uint8)},
              **{k.lstrip("/"): v for k, v in arrays.items()})
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(buf.getbuffer())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return write_atomic(path, buf.getbuffer())
 
 
 def load_checkpoint(path):

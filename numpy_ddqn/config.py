@@ -199,6 +199,9 @@ def _validate(c):
         kwargs = json.loads(c.env_kwargs)
     except json.JSONDecodeError as e:
         raise _bad("env_kwargs", c.env_kwargs, f"must be a JSON object ({e})") from None
+    except RecursionError:
+        raise ConfigError(f"config field 'env_kwargs' ({len(c.env_kwargs):,} characters) is invalid: nested too "
+                          f"deeply to be read") from None
     if not isinstance(kwargs, dict):
         raise _bad("env_kwargs", c.env_kwargs, "must be a JSON object like {\"length\": 8}")
 
@@ -219,6 +222,8 @@ def _coerce(name, value):
             return json.dumps(value, sort_keys=True)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"config field 'env_kwargs' must hold JSON values, got {value!r} ({e})") from None
+        except RecursionError:
+            raise ConfigError("config field 'env_kwargs' is invalid: nested too deeply to be read") from None
     if kind is str and isinstance(value, str):
         return value
     if name == "layers" and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
@@ -289,10 +294,14 @@ def read_toml_or_json(path: str | Path, what: str):
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{what} {path} is not valid TOML: {e}") from None
+        except RecursionError:
+            raise ConfigError(f"{what} {path} is nested too deeply to be read") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise ConfigError(f"{what} {path} is not valid JSON: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{what} {path} is nested too deeply to be read") from None
 
 
 def read_config_file(path: str | Path) -> dict:

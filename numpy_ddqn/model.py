@@ -28,7 +28,7 @@ from .callbacks import as_callback
 from .checkpoint import save_checkpoint
 from .config import Config
 from .errors import ConfigError
-from .policy import Policy
+from .policy import Policy, as_observation
 from .rl.agent import DDQNAgent
 from .run.loop import RESUME_FIELDS, History, train
 from .run.runner import SAVED_HISTORY, StepInfo, checkpoint_state
@@ -281,7 +281,7 @@ class DDQN:
         if isinstance(obs, tuple) and len(obs) == 2 and isinstance(obs[1], dict):
             raise ValueError("got a tuple (obs, info), as env.reset() returns: pass the observation alone "
                              "(obs, info = env.reset(); model.predict(obs))")
-        x = np.asarray(obs, dtype=agent.online.dtype)
+        x = as_observation(obs, agent.online.dtype)                    # NaN, inf, objects: ValueError
         shape = agent.obs_shape                                         # (obs_dim,), or (H, W, C) for images
         single = x.shape == shape
         if not single and x.shape[1:] != shape:

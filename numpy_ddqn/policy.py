@@ -20,9 +20,12 @@ A network of layers (``Config.layers``, e.g. ``conv16x3,relu,flatten,dense128,re
 """
 from __future__ import annotations
 
+import io
 import json
+import math
 import os
 import re
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -33,6 +36,45 @@ FORMAT = "numpy_ddqn.policy/1"
 
 ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0.0), "identity": lambda z: z}
 """Hidden activations by name: ``z -> h``."""
+
+
+def write_atomic(path: str | os.PathLike, data) -> str | os.PathLike:
+    """Write ``data`` (bytes, or a buffer) to ``path`` atomically; returns ``path``.
+
+    The bytes go to a temporary file beside ``path``, are flushed to disk, then renamed over ``path``
+    (``os.replace``): a full disk or a crash mid-write leaves the previous file intact (or none), never a
+    truncated one, and the temporary file is removed. Checkpoints and every exported file are written so.
+    """
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def as_observation(obs, dtype) -> np.ndarray:
+    """``obs`` as an array of ``dtype``; ``ValueError`` in one line for what a network cannot act on
+    (NaN, inf, complex numbers, objects, strings), instead of acting on it (NaN Q-values, action 0)."""
+    x = np.asarray(obs)
+    kind = x.dtype.kind
+    if kind not in "biuf":
+        raise ValueError(f"observations must be real numbers, got an array of dtype {x.dtype}")
+    if x.dtype != dtype:
+        x = x.astype(dtype)
+    # integers are finite. Floats: one observation vector is tested by Python itself (4x cheaper than a NumPy
+    # call at this size); anything larger by a sum, the cheap guard (NaN and inf propagate), then the test
+    if kind == "f" and not (all(map(math.isfinite, x.tolist())) if x.ndim == 1 and x.size <= 64 else
+                            math.isfinite(np.add.reduce(x, axis=None)) or np.isfinite(x).all()):
+        raise ValueError(f"observations must be finite, got {obs!r}" if x.size <= 64 else
+                         f"observations must be finite, got {np.count_nonzero(~np.isfinite(x))} NaN or inf values")
+    return x
 
 
 def conv2d(x, W, b, stride=1, padding="valid"):     # x: (B, H, W, C) NHWC, W: (kh, kw, C, F) -> (B, Ho, Wo, F)
@@ -130,8 +172,8 @@ class Policy:
         return q
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:                      # (obs_dim,) -> (A,) or (B, obs_dim) -> (B, A)
-        """Q-values of one observation or a batch."""
-        x = np.asarray(obs, dtype=self.dtype)
+        """Q-values of one observation or a batch (``ValueError`` for NaN, inf or non-numbers)."""
+        x = as_observation(obs, self.dtype)
         if self.layer_list:                       # a frame (H, W, C) or a batch (B, H, W, C)
             single = x.shape == self.obs_shape
             if not single and x.shape[1:] != self.obs_shape:
@@ -169,21 +211,30 @@ class Policy:
         if self.layer_list:
             meta.update(layers=self.layer_list, obs_shape=list(self.obs_shape))
         arrays = {f"{k}{i}": a for i, (W, b) in enumerate(self.layers) for k, a in (("W", W), ("b", b))}
-        with open(path, "wb") as f:
-            np.savez(f, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
-        return path
+        buf = io.BytesIO()
+        np.savez(buf, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+        return write_atomic(path, buf.getbuffer())           # a full disk leaves the previous file, not half of one
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Policy:
-        """Read a policy file written by ``save`` (or ``numpy-ddqn export``)."""
-        with np.load(path, allow_pickle=False) as data:
-            if "meta" not in data.files:
-                raise ValueError(f"{path} is not a numpy_ddqn policy file (no meta entry)")
-            meta = json.loads(data["meta"].tobytes().decode())
-            if meta.get("format") != FORMAT:
-                raise ValueError(f"{path} has format {meta.get('format')!r}; this file reads {FORMAT!r}")
-            n = len(meta["sizes"]) - 1
-            weights = [data[f"{k}{i}"] for i in range(n) for k in ("W", "b")]
+        """Read a policy file written by ``save`` (or ``numpy-ddqn export``); never unpickles.
+
+        The meta is checked against the arrays (their count, shapes and dtypes) before anything is built:
+        a tampered or mismatched file is a one-line ``ValueError``.
+        """
+        try:
+            data = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as e:
+            raise ValueError(f"{path} cannot be read as a policy file: {e}") from None
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError(f"{path} is not a numpy_ddqn policy file (a single array, not an .npz)")
+        with data:
+            try:
+                arrays = {k: data[k] for k in data.files}
+            except Exception as e:              # an object array (pickle refused), a damaged zip member
+                raise ValueError(f"{path} is not a sound policy file: {e}") from None
+        meta = read_meta(arrays, path)
+        weights = check_weights(arrays, meta, path)
         return cls(weights, meta["activation"], meta.get("env_id"), meta.get("head", "linear"), meta.get("layers"),
                    meta.get("obs_shape"))
 
@@ -192,3 +243,66 @@ class Policy:
             return f"Policy(layers={self.layer_list!r}, obs_shape={self.obs_shape}, env_id={self.env_id!r})"
         sizes = [self.obs_dim] + [W.shape[1] for W, _ in self.layers]
         return f"Policy(sizes={sizes}, activation={self.activation!r}, env_id={self.env_id!r})"
+
+
+def read_meta(arrays: dict, path) -> dict:
+    """The ``meta`` entry of a policy file's arrays, checked field by field (``ValueError`` in one line)."""
+    entry = arrays.get("meta")
+    if entry is None:
+        raise ValueError(f"{path} is not a numpy_ddqn policy file (no meta entry)")
+    try:
+        meta = json.loads(entry.tobytes().decode())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: its meta entry is not JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: its meta entry is a {type(meta).__name__}, not a JSON object")
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path} has format {meta.get('format')!r}; this file reads {FORMAT!r}")
+    sizes = meta.get("sizes")
+    if not (isinstance(sizes, list) and len(sizes) >= 2 and all(type(n) is int and n > 0 for n in sizes)):
+        raise ValueError(f"{path}: meta 'sizes' must be a list of at least two positive layer widths, got {sizes!r}")
+    if not isinstance(meta.get("activation"), str):
+        raise ValueError(f"{path}: meta 'activation' must be a name, got {meta.get('activation')!r}")
+    if meta.get("layers") is not None:
+        shape = meta.get("obs_shape")
+        if not isinstance(meta["layers"], str):
+            raise ValueError(f"{path}: meta 'layers' must be a string like 'conv16x3,relu,flatten', got "
+                             f"{meta['layers']!r}")
+        if not (isinstance(shape, list) and shape and all(type(n) is int and n > 0 for n in shape)):
+            raise ValueError(f"{path}: meta 'obs_shape' must be a list of positive sizes, got {shape!r}")
+    return meta
+
+
+def check_weights(arrays: dict, meta: dict, path) -> list:
+    """``[W0, b0, W1, b1, ...]`` of a policy file, checked against its meta: one ``W``/``b`` pair per layer
+    of ``sizes`` and no other, ``W_i``'s last axis and ``b_i`` of width ``sizes[i + 1]`` (an MLP's ``W_i``
+    exactly ``(sizes[i], sizes[i + 1])``), one floating dtype. ``ValueError`` in one line otherwise."""
+    sizes, n = meta["sizes"], len(meta["sizes"]) - 1
+    names = [f"{k}{i}" for i in range(n) for k in ("W", "b")]
+    missing = [k for k in names if k not in arrays]
+    extra = sorted(k for k in arrays if k != "meta" and k not in names)
+    if missing or extra:
+        raise ValueError(f"{path}: meta 'sizes' {sizes} names {n} layers, but the file "
+                         + (f"has no {', '.join(missing)}" if missing else f"also holds {', '.join(extra)}"))
+    weights = [arrays[k] for k in names]
+    dtypes = {a.dtype for a in weights}
+    if len(dtypes) != 1 or next(iter(dtypes)).kind != "f":
+        raise ValueError(f"{path}: weights must share one floating dtype, got {sorted(map(str, dtypes))}")
+    layers = meta.get("layers")
+    if layers is not None:
+        try:
+            ops = parse_layers(layers)
+        except ValueError as e:
+            raise ValueError(f"{path}: meta 'layers' {layers!r}: {e}") from None
+        needed = sum(op[0] in ("conv", "dense") for op in ops) + 1        # + the linear head
+        if needed != n:
+            raise ValueError(f"{path}: layers {layers!r} need {needed} weight pairs, the file has {n}")
+        if sizes[0] != int(np.prod(meta["obs_shape"])):
+            raise ValueError(f"{path}: meta 'sizes' starts at {sizes[0]}, but obs_shape {meta['obs_shape']} "
+                             f"holds {int(np.prod(meta['obs_shape']))} values")
+    for i in range(n):
+        W, b = weights[2 * i], weights[2 * i + 1]
+        shape_ok = W.ndim >= 2 and W.shape[-1] == sizes[i + 1] and (layers is not None or W.shape == (sizes[i], sizes[i + 1]))
+        if not shape_ok or b.shape != (sizes[i + 1],):
+            raise ValueError(f"{path}: W{i} {W.shape} and b{i} {b.shape} do not match meta 'sizes' {sizes}")
+    return weights

@@ -34,10 +34,10 @@ def test_a_crash_mid_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     agent, state = agent_state()
     path = save_checkpoint(tmp_path / "c.npz", state)
     good = path.read_bytes()
-    import numpy_ddqn.checkpoint as ck
+    import numpy_ddqn.policy as writer                                 # write_atomic, the checkpoints' writer
     def crash(*a):
         raise OSError("disk full")
-    monkeypatch.setattr(ck.os, "fsync", crash)
+    monkeypatch.setattr(writer.os, "fsync", crash)
     with pytest.raises(OSError):
         save_checkpoint(path, {**state, "env_id": "Other"})
     assert path.read_bytes() == good

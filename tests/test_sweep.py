@@ -260,17 +260,42 @@ def test_the_sweep_command_starts_and_stops_its_own_ray(local_sweep, tmp_path):
 
 def test_a_trial_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path):
     pytest.importorskip("gymnasium")
+    # conv layers are a valid config, refused only once the env's flat observations are seen (in the trial)
     spec = parse_spec({"seeds": [0], "steps": 300, "base": {"learning_starts": 50, "batch_size": 16, "eval_interval": 0},
-                       "grid": {"learning_rate": [-1.0, 1e-3], "buffer_size": [10, 1000]}})
+                       "grid": {"layers": ["conv8x3,relu,flatten", ""], "buffer_size": [1000]}})
     result = run_sweep(spec, tmp_path / "s", jobs=1, echo=lambda line: None)
     status = {r["label"]: (r["status"], r.get("error")) for r in result.rows}
-    assert status["learning_rate=-1, buffer_size=10"][0] == "error"
-    assert status["learning_rate=0.001, buffer_size=10"] == (
-        "error", "config field 'batch_size' = 16 is invalid: must not exceed buffer_size (10)")
-    assert status["learning_rate=0.001, buffer_size=1000"] == ("ok", None)
+    assert status["layers=conv8x3,relu,flatten, buffer_size=1000"][0] == "error"
+    assert "needs image input" in status["layers=conv8x3,relu,flatten, buffer_size=1000"][1]
+    assert status["layers=, buffer_size=1000"] == ("ok", None)
     md = (tmp_path / "s" / "results.md").read_text()
-    assert "| c00: learning_rate=-1, buffer_size=10 | 1 (1 error) | 0/0 |" in md
-    assert "- `c02-seed0` (learning_rate=0.001, buffer_size=10): config field 'batch_size'" in md
+    assert "| c00: layers=conv8x3,relu,flatten, buffer_size=1000 | 1 (1 error) | 0/0 |" in md
+    assert "- `c00-seed0` (layers=conv8x3,relu,flatten, buffer_size=1000): config field 'layers'" in md
+
+
+def test_a_value_the_config_refuses_is_refused_before_any_trial(tmp_path):
+    """A [grid] value, a variant's field or a drawn value that no trial could run with: one line, up front."""
+    spec = parse_spec({"seeds": [0, 1], "steps": 300, "grid": {"gamma": [0.9, 1.5]}})
+    with pytest.raises(ConfigError, match=r"configuration c01 \(gamma=1.5\) is invalid: config field 'gamma' = 1.5 "
+                                          r"is invalid: must be in \[0, 1\]; fix the spec \(no trial was run\)"):
+        run_sweep(spec, tmp_path / "s", echo=lambda line: None)
+    assert not (tmp_path / "s" / "trials.jsonl").exists() and not (tmp_path / "s" / "runs").exists()
+    variant = parse_spec({"seeds": [0], "variants": {"ok": {"gamma": 0.9}, "bad": {"batch_size": 0}}})
+    with pytest.raises(ConfigError, match="configuration c01 \\(bad\\) is invalid: config field 'batch_size'"):
+        run_sweep(variant, tmp_path / "v", echo=lambda line: None)
+    optuna_space = parse_spec({"seeds": [0], "random": {"gamma": "uniform(0.5, 1.2)"}})
+    pytest.importorskip("optuna")
+    with pytest.raises(ConfigError, match="gamma=1.2\\) is invalid"):
+        run_sweep(optuna_space, tmp_path / "o", search="optuna", echo=lambda line: None)
+
+
+def test_the_start_says_how_many_trials_and_roughly_how_long(tmp_path):
+    from numpy_ddqn.sweep.run import estimate_line
+    line = estimate_line({"c0": 200_000}, [{"config": "c0"}] * 1_000_000, [], jobs=2)
+    assert line.startswith("1,000,000 trials to run, at most 200,000,000,000 env steps: roughly ")
+    assert " h or less at 2,000 steps/s per job (a nominal rate)" in line
+    measured = estimate_line({"c0": 1000}, [{"config": "c0"}] * 3, [{"status": "ok", "steps": 1000, "train_wall_s": 2.0}], 1)
+    assert "3 trials to run, at most 3,000 env steps: roughly 6 s or less at 500 steps/s per job (measured)" in measured
 
 
 def test_resume_skips_finished_trials_and_reruns_a_killed_one(local_sweep, tmp_path):
@@ -287,7 +312,8 @@ def test_resume_skips_finished_trials_and_reruns_a_killed_one(local_sweep, tmp_p
     (run_dir / "log.jsonl").write_text('{"kind": "event", "event": "start"}\n')
     echoed = []
     again = run_sweep(spec, folder, jobs=2, echo=echoed.append)
-    assert [line for line in echoed if line.startswith("[")] == [echoed[1]] and lost in echoed[1]
+    assert [line for line in echoed if line.startswith("[")] == [echoed[2]] and lost in echoed[2]
+    assert echoed[1].startswith("1 trial to run, at most ")
     assert "3 finished before, 1 to run" in echoed[0]
     assert results(again.rows) == results(local.rows)
     assert len(SweepFolder(folder).rows()) == 4 and len((folder / "trials.jsonl").read_text().splitlines()) == 5

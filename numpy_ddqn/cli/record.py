@@ -16,6 +16,19 @@ from ..errors import MissingDependency, require
 from ..run.evaluate import HELDOUT_SEED
 
 
+VIDEO_SUFFIXES = (".mp4", ".gif")
+"""The files ``record`` writes: an MP4 video (imageio-ffmpeg) or an animated GIF (Pillow)."""
+
+
+def check_video_path(path):
+    """Refuse, in one line, a file name ``record`` cannot write (another suffix than ``VIDEO_SUFFIXES``)."""
+    from ..errors import ConfigError
+    suffix = Path(path).suffix.lower()
+    if suffix not in VIDEO_SUFFIXES:
+        raise ConfigError(f"record writes {' or '.join(VIDEO_SUFFIXES)} files, not {suffix or 'a name without a suffix'!r} "
+                          f"({path}); name the output like video.mp4 or video.gif")
+
+
 def _has_ffmpeg():
     try:
         import imageio_ffmpeg
@@ -56,8 +69,9 @@ def as_video_frame(frame, min_size=160):          # (H, W, 3) any dtype -> (H', 
 def write_video(frames, path, fps=50):
     """Write frames to ``path`` (.mp4 with ffmpeg, .gif with Pillow); returns the path written."""
     path = Path(path)
+    check_video_path(path)
     frames = [as_video_frame(f) for f in frames]
-    if path.suffix == ".gif":
+    if path.suffix.lower() == ".gif":
         require("PIL", "record")
         from PIL import Image
         images = [Image.fromarray(np.asarray(f)) for f in frames]
@@ -80,6 +94,8 @@ def record_video(checkpoint, out=None, episodes=1, seed=HELDOUT_SEED, max_steps=
     from ..run.envs import check_spaces, env_from_config, rendering
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")   # frames are drawn off-screen: no display, no SDL warning
     checkpoint = Path(checkpoint)
+    if out is not None:
+        check_video_path(out)                 # before the episodes are played, not after
     state = DDQNAgent.read_checkpoint(checkpoint)
     with rendering("record"):                 # no pygame, or no way to draw: one line, not SDL's traceback
         env = env_from_config(DDQNAgent.config_from_state(state, checkpoint), render_mode="rgb_array")

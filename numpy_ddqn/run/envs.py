@@ -73,6 +73,7 @@ def env_from_config(config, render_mode=None):
     import importlib
     gym = require("gymnasium", "gym")
     if config.env_module:
+        check_module_name(config.env_module, f"--env-module {config.env_module!r}")
         try:
             importlib.import_module(config.env_module)
         except ImportError as e:
@@ -84,6 +85,7 @@ def env_from_config(config, render_mode=None):
     module_name, _, attr = env_id.rpartition(":")
     target = None
     if module_name:
+        check_module_name(module_name, f"cannot make environment '{env_id}':")
         try:
             module = importlib.import_module(module_name)
         except ImportError as e:
@@ -110,16 +112,124 @@ def env_from_config(config, render_mode=None):
         raise EnvError(f"cannot make environment '{env_id}' with env_kwargs {config.env_kwargs}: {e}") from None
 
 
+def check_module_name(name, what):
+    """Refuse a module name that is not dotted Python identifiers (``../x``, ``/etc/passwd``): an
+    ``EnvError`` beginning with ``what``."""
+    if not all(part.isidentifier() for part in name.split(".")):
+        raise EnvError(f"{what} module {name!r} is not a Python module name (dotted identifiers, like "
+                       f"my_package.envs)")
+
+
+SYNC_ENV_BYTES = 64_000
+"""Planned memory of one env of a sync vector env (a registered env and its wrappers: CartPole's measured
+5 KB with tracemalloc; MinAtar's and Box2D's are larger), beside its observation buffers."""
+
+ASYNC_ENV_BYTES = 16_000_000
+"""Planned memory of one env of an async vector env: a forked worker process (CartPole's measured 4 MB
+private, 12 MB proportional set size)."""
+
+
+def check_vector_size(config, available=None, max_processes=None):
+    """Refuse ``num_envs`` the machine cannot hold, in one ``ConfigError``, before any env is made: their
+    planned memory (``SYNC_ENV_BYTES`` / ``ASYNC_ENV_BYTES`` each) beyond the available memory, or (async)
+    more worker processes than the process limit allows (``RLIMIT_NPROC``, and three file descriptors
+    each under ``RLIMIT_NOFILE``)."""
+    from ..errors import ConfigError
+    from ..rl.memory import available_memory, human
+    n = config.num_envs
+    if n <= 1:
+        return
+    per_env = ASYNC_ENV_BYTES if config.vector == "async" else SYNC_ENV_BYTES
+    available = available_memory() if available is None else available
+    if available is not None and n * per_env > available:
+        raise ConfigError(f"num_envs = {n:,} ({config.vector}) needs about {human(n * per_env)} for its envs "
+                          f"({human(per_env)} each), but only {human(available)} is available; lower num_envs")
+    if config.vector == "async":
+        max_processes = process_limit() if max_processes is None else max_processes
+        if max_processes is not None and n > max_processes:
+            raise ConfigError(f"num_envs = {n:,} with --vector async starts one process per env, but this "
+                              f"machine allows {max_processes:,} more; lower num_envs (or use --vector sync)")
+
+
+def process_limit():
+    """How many more processes this one may start (``RLIMIT_NPROC`` less the running ones, and a third of
+    ``RLIMIT_NOFILE``: pipes), or ``None`` where it cannot be told."""
+    try:
+        import resource
+    except ImportError:                          # not on Windows
+        return None
+    limits = []
+    nproc = resource.getrlimit(resource.RLIMIT_NPROC)[0]
+    if nproc != resource.RLIM_INFINITY:
+        running = len([p for p in os.listdir("/proc") if p.isdigit()]) if os.path.isdir("/proc") else 0
+        limits.append(max(nproc - running, 0))
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if nofile != resource.RLIM_INFINITY:
+        limits.append(nofile // 3)
+    return min(limits) if limits else None
+
+
 def vector_env_from_config(config):
     """``config.num_envs`` copies of the config's env as one ``gymnasium.vector`` env (``config.vector``:
-    sync or async), with next-step autoreset: the step after an episode ends resets that env."""
+    sync or async), with next-step autoreset: the step after an episode ends resets that env.
+
+    Async workers ignore SIGINT (a terminal's Ctrl-C reaches the whole process group): the training
+    process decides when to stop, and saves. Envs whose instances differ in their spaces are refused in
+    one ``EnvError``.
+    """
     import functools
     gym = require("gymnasium", "gym")
     make_one = [functools.partial(env_from_config, config) for _ in range(config.num_envs)]
-    vector_class = gym.vector.SyncVectorEnv if config.vector == "sync" else gym.vector.AsyncVectorEnv
-    envs = vector_class(make_one)
+    if config.vector == "sync":
+        make = functools.partial(gym.vector.SyncVectorEnv, make_one)
+    else:
+        make = functools.partial(quiet_async_vector_env(gym), make_one)
+    try:
+        with workers_ignore_sigint(config.vector == "async"):
+            envs = make()
+    except RuntimeError as e:                    # gymnasium: "Some environments have an observation space different..."
+        if "space" not in str(e):
+            raise
+        raise EnvError(f"the {config.num_envs} instances of {config.env_id} have different spaces, so they "
+                       f"cannot be stepped as one vector env ({e}); use --num-envs 1, or make every instance "
+                       f"alike") from None
     check_next_step_autoreset(envs)
     return envs
+
+
+@contextlib.contextmanager
+def workers_ignore_sigint(active=True):
+    """While active (main thread), SIGINT is ignored, so that processes started meanwhile inherit that."""
+    import signal
+    import threading
+    if not active or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def quiet_async_vector_env(gym):
+    """``gymnasium.vector.AsyncVectorEnv`` whose worker errors are raised without gymnasium's logged
+    worker traceback (~15 lines of warnings): the error stays one line, the trace goes into the
+    exception's notes (shown with ``--debug``)."""
+    import warnings
+
+    class QuietAsyncVectorEnv(gym.vector.AsyncVectorEnv):
+        def _raise_if_errors(self, successes):
+            if all(successes):
+                return
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    super()._raise_if_errors(successes)
+                except Exception as e:
+                    e.add_note("\n".join(str(w.message) for w in caught))
+                    raise
+    return QuietAsyncVectorEnv
 
 
 def check_next_step_autoreset(envs):
@@ -232,6 +342,27 @@ def check_spaces(env):
         raise EnvError(f"{name}: observation space has shape {obs_space.shape}; a flat (1-D) Box or an image "
                        f"(H, W, C) is needed (flatten others with gymnasium.wrappers.FlattenObservation)")
     return int(obs_space.shape[0]), int(act_space.n)
+
+
+def observation_warnings(env):
+    """One-line warnings about observations that will train, but probably not as meant: a channels-first
+    image, and integer values far beyond a byte that are trained unscaled."""
+    import numpy as np
+    space = env.single_observation_space if is_vector(env) else env.observation_space
+    name = getattr(getattr(env, "spec", None), "id", None) or type(env).__name__
+    shape, dtype, found = tuple(space.shape), np.dtype(space.dtype), []
+    if len(shape) == 3 and shape[0] <= 4 < shape[2] and shape[0] < shape[1]:   # a channel count first, not last
+        c, h, w = shape
+        found.append(f"{name}'s observations {shape} look channels-first (C, H, W) but are read as (H, W, C) = "
+                     f"({c}, {h}, {w}); if so, make them channels-last with gymnasium.wrappers.TransformObservation"
+                     f"(env, lambda o: np.moveaxis(o, 0, -1), a Box of shape ({h}, {w}, {c}))")
+    if dtype.kind in "iu" and dtype.itemsize > 1:
+        high = np.max(space.high) if np.size(space.high) else 0
+        if high > 255:
+            found.append(f"{name}'s observations are {dtype} with values up to {int(high):,}, and are trained "
+                         f"unscaled; scale them to about [0, 1] (gymnasium.wrappers.TransformObservation) "
+                         f"for a stable network")
+    return found
 
 
 def observation_storage(env):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -49,6 +50,33 @@ class RunLog:
 
 def _finite(v):
     return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def cut_log(run_dir, step):
+    """Cut ``<run_dir>/log.jsonl`` back to env step ``step`` (a checkpoint's, on resume); the rows dropped.
+
+    Every row from the first one logged past ``step`` on is dropped (a killed run's episodes after its last
+    checkpoint, which the resumed run plays again), and a torn last line, so the log tells one history.
+    """
+    path = Path(run_dir) / LOG_NAME
+    if not path.is_file():
+        return 0
+    offset, cut_at, dropped = 0, None, 0
+    with open(path, "rb") as f:
+        for line in f:
+            if cut_at is None:
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    row = None
+                at = row.get("step") if isinstance(row, dict) else None
+                if (row is None and not line.endswith(b"\n")) or (isinstance(at, (int, float)) and at > step):
+                    cut_at = offset
+            dropped += cut_at is not None
+            offset += len(line)
+    if cut_at is not None:
+        os.truncate(path, cut_at)
+    return dropped
 
 
 def read_log(run_dir):

@@ -2,15 +2,14 @@
 
 Set-up (envs, agent, resume from a checkpoint), the env's output checked at every step, episode
 bookkeeping, evaluation with the solve check, checkpoints, the run log, the progress line, the signal
-guard, the BLAS thread limit, and what happens when something fails mid-run: the loop in
+guard (``run/signals.py``), the BLAS thread limit, and what happens when something fails mid-run: the loop in
 ``run/loop.py`` calls each in one line and stays the algorithm alone.
 """
 from __future__ import annotations
 
 import math
-import signal
-import threading
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,8 @@ from .envs import env_rng
 from .evaluate import solve_check
 from .report import Progress, start_line, summary_fields
 from .runlock import RunLock
-from .runlog import BEST, LAST, LOG_NAME, Diagnostics, RunLog
+from .runlog import BEST, LAST, LOG_NAME, Diagnostics, RunLog, cut_log
+from .signals import StopNow, StopOnSignal
 
 RESUME_FIELDS = ("total_steps", "stop_when_solved", "progress_interval", "threads", "tensorboard")
 """The config fields a resumed run may change; every other one is the checkpoint's."""
@@ -97,24 +97,14 @@ EVAL_COPIES = 25
 """Evaluation episodes played together at most (copies of the evaluation env)."""
 
 
-class _StopOnSignal:
-    """While active, SIGINT/SIGTERM set ``self.signum`` instead of killing the process."""
-
-    def __init__(self):
-        self.signum, self._old = None, {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        self.signum = signum
-
-    def __exit__(self, *exc):
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
+def resumed_config(config, resume, carry):
+    """``(config, checkpoint state or None, loop counters)``: with ``resume``, the checkpoint's config with
+    only the ``RESUME_FIELDS`` of ``config`` changed; else ``config`` (``Config()`` if None) and ``carry``."""
+    if resume is None:
+        return config or Config(), None, dict(carry or {})
+    saved = DDQNAgent.read_checkpoint(resume)
+    changes = {} if config is None else {f: getattr(config, f) for f in RESUME_FIELDS}
+    return DDQNAgent.config_from_state(saved, resume).replace(**changes), saved, saved.get("loop", {})
 
 
 def blas_threads(n):
@@ -139,113 +129,154 @@ class Run:
 
     def __init__(self, config=None, env=None, out_dir=None, resume=None, eval_env=None, agent=None,
                  callback=None, carry=None):
+        config, saved, self.saved_loop = resumed_config(config, resume, carry)
+        self.resume = resume
+        self.callback = as_callback(callback)
+        config, spaces = self._open_envs(config, env, eval_env)
+        self.config = config
+        named = self.made_env or self.env.spec is not None   # an instance without a spec: named by its class
+        self.env_id = config.env_id if named else type(self.env.unwrapped).__name__
+        self.agent = self._make_agent(saved, agent, spaces)
+        self._start_history(out_dir)
+        self._open_folder()                               # from here on the folder is this run's
+        self._announce()
+
+    def _open_envs(self, config, env, eval_env):
+        """Make (or take) the training and evaluation envs and check their spaces; ``(config, (obs_dim,
+        n_actions))``, the config naming the env instance and vector size passed in."""
         from .envs import (
             check_spaces,
+            check_vector_size,
+            env_copies,
             env_from_config,
             env_name,
             is_vector,
-            env_copies,
-            observation_storage,
             vector_env_from_config,
         )
-        saved, loop = None, dict(carry or {})
-        if resume is not None:                            # the checkpoint's config, a few fields changed
-            saved = DDQNAgent.read_checkpoint(resume)
-            changes = {} if config is None else {f: getattr(config, f) for f in RESUME_FIELDS}
-            config = DDQNAgent.config_from_state(saved, resume).replace(**changes)
-            loop = saved.get("loop", {})
-        config = config or Config()
-        self.callback = as_callback(callback)
-        made_here = env is None
-        if made_here:
+        self.made_env = env is None
+        if self.made_env:
+            check_vector_size(config)
             env = vector_env_from_config(config) if config.num_envs > 1 else env_from_config(config)
         elif is_vector(env) and env.num_envs != config.num_envs:
             config = config.replace(num_envs=env.num_envs)   # a vector env passed in counts itself
-        obs_dim, n_actions = check_spaces(env)
+        spaces = check_spaces(env)
         spec_id = getattr(env.spec, "id", None)
         if spec_id is not None and spec_id != env_name(config.env_id):
             config = config.replace(env_id=spec_id)      # an env instance passed in names itself
-        if saved is not None:
-            if env_name(str(saved.get("env_id", ""))) != env_name(config.env_id):
-                raise CheckpointError(f"{resume} was trained on {saved.get('env_id')}, not {config.env_id}")
-            agent = DDQNAgent.from_state(saved, obs_dim, n_actions, source=resume, config=config)
-        self.agent = agent = agent or DDQNAgent(obs_dim, n_actions, config, observation_storage(env))
         # evaluation copies (a second instance, same kwargs; more are made for batched evaluation),
         # unless an eval_env was given: it plays its episodes alone
         self.make_eval_copy = None if eval_env is not None else (
-            (lambda: env_from_config(config)) if made_here else (lambda: env_copies(env, 1)[0]))
+            (lambda: env_from_config(config)) if self.made_env else (lambda: env_copies(env, 1)[0]))
         self._eval_envs = []
         if config.eval_interval > 0:
             if eval_env is None:
                 eval_env = self.make_eval_copy()
             eval_spaces = check_spaces(eval_env)
-            if eval_spaces != (obs_dim, n_actions):
+            if eval_spaces != spaces:
                 raise EnvError(f"eval_env has {eval_spaces} (observations, actions); the training env "
-                               f"has {(obs_dim, n_actions)}")
-        self.config, self.env, self.eval_env, self.env_id = config, env, eval_env, config.env_id
-        self.obs_dim, self.n_actions = obs_dim, n_actions
-        self.obs_shape = agent.obs_shape                  # (obs_dim,), or (H, W, C) for images
-        self.obs_dtype = np.dtype(config.dtype if agent.obs_dtype is None else agent.obs_dtype)   # as stored
+                               f"has {spaces}")
+        self.env, self.eval_env = env, eval_env
         self.num_envs, self.vector = config.num_envs, is_vector(env)
         self.threshold = getattr(env.spec, "reward_threshold", None) or getattr(
             getattr(eval_env, "spec", None), "reward_threshold", None)
-        self.resume, self.saved_loop = resume, loop
+        return config, spaces
 
+    def _make_agent(self, saved, agent, spaces):
+        """The agent: the checkpoint's (``--resume``), the one passed in, or a new one; fixes how
+        observations are checked (the replay's dtype)."""
+        from .envs import env_name, observation_storage
+        config = self.config
+        if saved is not None:
+            if env_name(str(saved.get("env_id", ""))) != env_name(config.env_id):
+                raise CheckpointError(f"{self.resume} was trained on {saved.get('env_id')}, not {config.env_id}")
+            agent = DDQNAgent.from_state(saved, *spaces, source=self.resume, config=config)
+        agent = agent or DDQNAgent(*spaces, config, observation_storage(self.env))
+        self.obs_shape = agent.obs_shape                  # (obs_dim,), or (H, W, C) for images
+        self.obs_dtype = np.dtype(config.dtype if agent.obs_dtype is None else agent.obs_dtype)   # as stored
+        self.exact_obs = self.obs_dtype.kind in "bu"      # bits / bytes: a cast could change the values
+        return agent
+
+    def _start_history(self, out_dir):
+        """The run's ``History`` (counters carried from a checkpoint or an earlier call), episode counters,
+        the clock."""
         h = self.history = History(out_dir=None if out_dir is None else Path(out_dir),
-                                   total_steps=config.total_steps, agent=agent)
+                                   total_steps=self.config.total_steps, agent=self.agent)
         for name in SAVED_HISTORY:
-            if loop.get(name) is not None:
-                setattr(h, name, loop[name])
+            if self.saved_loop.get(name) is not None:
+                setattr(h, name, self.saved_loop[name])
         self.recent = deque(maxlen=20)                    # returns of the last 20 episodes
         self.last_eval = h.best_eval
         self.episode_return = [0.0] * self.num_envs       # the running episode of each env
         self.episode_length = [0] * self.num_envs
         self.in_episode = False
         self.last_saved_at = None                         # env step of the newest last.npz
-        self.stop = _StopOnSignal()
+        self.stop = StopOnSignal("stopping after this step (last.npz is saved); Ctrl-C again to stop now"
+                                 if self.config.progress_interval > 0 else None)   # silent runs (sweep trials) stay so
         self.stopped_by_callback = False
         self.first_obs = None
         # the clock goes on from the checkpoint's: the summary times the whole run
         self.eval_time = h.total_wall_s - h.train_wall_s  # seconds spent evaluating (not training)
         self.t_start = time.perf_counter() - h.total_wall_s
 
+    def _open_folder(self):
+        """Lock the run folder (a second run into it is refused), cut a resumed log back to the checkpoint's
+        step, open the log and its sinks."""
+        config, out_dir = self.config, self.history.out_dir
         # the folder is this run's alone from here on (two runs into one folder: the second is refused)
-        if resume is None and agent.steps == 0 and h.out_dir is not None and (h.out_dir / LOG_NAME).exists():
-            raise ConfigError(f"{h.out_dir} already holds a run; choose another out_dir, or continue it with "
-                              f"resume={str(h.out_dir / LAST)!r}")
-        self.lock = None if h.out_dir is None else RunLock(h.out_dir).acquire()
+        if self.resume is None and self.agent.steps == 0 and out_dir is not None and (out_dir / LOG_NAME).exists():
+            raise ConfigError(f"{out_dir} already holds a run; choose another out_dir, or continue it with "
+                              f"resume={str(out_dir / LAST)!r}")
+        self.lock = None if out_dir is None else RunLock(out_dir).acquire()
         try:
+            self.discarded = 0                            # log rows past the checkpoint (a killed run's)
+            resume = None if self.resume is None else Path(self.resume).resolve()   # cut only its own run's log
+            if out_dir is not None and resume is not None and resume.parent == out_dir.resolve():
+                self.discarded = cut_log(out_dir, self.agent.steps)
             sinks = []
             if config.tensorboard:                        # one subfolder per run, as SB3 does
                 from .tensorboard import TensorBoardSink
-                sinks.append(TensorBoardSink(Path(config.tensorboard) / (h.out_dir.name if h.out_dir else "run")))
+                sinks.append(TensorBoardSink(Path(config.tensorboard) / (out_dir.name if out_dir else "run")))
             self.log = RunLog(out_dir, config, sinks)
         except BaseException:
             self._unlock()
             raise
-        self.diagnostics = Diagnostics(agent.steps, self.eval_time)
+        self.diagnostics = Diagnostics(self.agent.steps, self.eval_time)
+
+    def _announce(self):
+        """The start line and the warnings (gamma = 1, observations that look wrong)."""
+        from .envs import observation_warnings
+        config, agent, h = self.config, self.agent, self.history
         self.progress = Progress(config.total_steps, config.progress_interval, start_steps=agent.steps,
                                  elapsed=h.total_wall_s, eval_time=self.eval_time)
         self.progress.print(start_line(config, h.out_dir, preset_name(config.env_id), resumed_at=(
-            agent.steps if resume is not None else None), memory=agent.memory.describe()))
+            agent.steps if self.resume is not None else None), memory=agent.memory.describe()))
         if config.gamma == 1.0:
             self.progress.print(f"numpy-ddqn: warning: gamma = 1 does not discount: unless {self.env_id}'s "
                                 f"episodes terminate, Q can grow without bound (time-limit truncations "
                                 f"bootstrap)")
+        for warning in observation_warnings(self.env):
+            self.progress.print(f"numpy-ddqn: warning: {warning}")
 
     # -- the context: signals, threads, failures ------------------------------------------------
 
     def __enter__(self):
+        self._threads = blas_threads(self.config.threads)
+        self.stop.__enter__()                             # before the first reset: a hung reset can be stopped
+        try:
+            self._begin()
+        except BaseException:
+            self.stop.__exit__()
+            self._threads is not None and self._threads.unregister()
+            self.log.close()
+            self._unlock()
+            raise
+        return self
+
+    def _begin(self):
+        """The first (seeded) reset of a new run and the log's ``start``, ``continue`` or ``resume`` event."""
         config, agent = self.config, self.agent
-        self._threads = blas_threads(config.threads)
         if self.resume is None and agent.steps == 0:
-            try:
-                self.first_obs = self.reset_env(seed=config.seed)   # the only seeded reset; later ones continue its RNG
-            except BaseException:
-                self._threads is not None and self._threads.unregister()
-                self.log.close()
-                self._unlock()
-                raise
+            self.first_obs = self.reset_env(seed=config.seed)   # the only seeded reset; later ones continue its RNG
             self.env.action_space.seed(config.seed)
             self.log.write("event", event="start", step=0, env_id=self.env_id, seed=config.seed,
                            threshold=self.threshold, preset=preset_name(self.env_id), threads=config.threads)
@@ -258,9 +289,8 @@ class Run:
             if self.saved_loop.get("env_rng") is not None and rng is not None:
                 set_rng_state(rng, self.saved_loop["env_rng"])
             self.log.write("event", event="resume", step=agent.steps, checkpoint=str(self.resume),
-                           exact=not self.saved_loop.get("mid_episode", True) and self.agent.replay.size > 0)
-        self.stop.__enter__()
-        return self
+                           exact=not self.saved_loop.get("mid_episode", True) and self.agent.replay.size > 0,
+                           **({"discarded_rows": self.discarded} if self.discarded else {}))
 
     def __exit__(self, kind, error, tb):
         try:
@@ -273,12 +303,16 @@ class Run:
         if self._threads is not None:
             self._threads.unregister()
         h = self.history
-        if kind is None:
+        if kind is None or issubclass(kind, StopNow):    # a forced stop lands only where the agent is whole
             h.signal = self.stop.signum
             h.reason = ("interrupted" if h.signal is not None else "callback" if self.stopped_by_callback else
                         "solved" if h.solved and self.config.stop_when_solved else "budget")
-            self.finish()
-            return False
+            if kind is not None and self.made_env and self.vector:
+                with warnings.catch_warnings():           # gymnasium warns that a step was pending
+                    warnings.simplefilter("ignore")
+                    self.env.close(terminate=True)        # a hung worker is not waited for
+            self.finish(forced=kind is not None)
+            return kind is not None
         if issubclass(kind, DivergenceError):             # keep the last good checkpoint, not the NaNs
             self.log.write("event", event="diverged", step=self.agent.steps, message=str(error))
             self.log.close()
@@ -312,6 +346,17 @@ class Run:
         """True once SIGINT or SIGTERM arrived."""
         return self.stop.signum is not None
 
+    def _env_call(self, method, *args, **kwargs):
+        """``method(*args, **kwargs)`` (an env's ``reset`` or ``step``) where a second signal may stop the run
+        at once: the agent is between two steps."""
+        stop = self.stop
+        stop.interruptible = True
+        try:
+            stop.check()
+            return method(*args, **kwargs)
+        finally:
+            stop.interruptible = False
+
     # -- the env, checked ---------------------------------------------------------------------
 
     def reset_env(self, seed=None):
@@ -319,7 +364,7 @@ class Run:
         ``step_env``'s."""
         step = self.agent.steps
         try:
-            obs, _ = self.env.reset(seed=seed)
+            obs, _ = self._env_call(self.env.reset, seed=seed)
         except Exception as e:
             raise EnvError(f"{self.env_id}.reset() raised at env step {step}: {type(e).__name__}: {e}") from e
         self.episode_return, self.episode_length = [0.0] * self.num_envs, [0] * self.num_envs
@@ -331,11 +376,16 @@ class Run:
     def step_env(self, action):
         """``env.step(action)`` checked: an observation of the space's shape, finite in the replay's
         dtype, and a scalar finite reward; returns ``(next_obs, reward, terminated, truncated)``."""
-        step = self.agent.steps + 1
+        step, stop = self.agent.steps + 1, self.stop
+        stop.interruptible = True                         # (_env_call inlined: this is every step)
         try:
+            if stop.forced:
+                raise StopNow(stop.signum)
             obs, reward, terminated, truncated, _ = self.env.step(action)
         except Exception as e:
             raise EnvError(f"{self.env_id}.step() raised at env step {step}: {type(e).__name__}: {e}") from e
+        finally:
+            stop.interruptible = False
         obs = self._check_obs(obs, step, "observation")
         if type(reward) is not float:                     # a size-1 array or NumPy scalar is taken as a float
             reward = self._scalar_reward(reward, step)
@@ -350,11 +400,16 @@ class Run:
         With next-step autoreset, ``next_obs`` of an env whose episode ends here is its real final
         observation; the next call resets that env (the action is ignored, nothing is to be stored).
         """
-        step = self.agent.steps + 1
+        step, stop = self.agent.steps + 1, self.stop
+        stop.interruptible = True
         try:
+            if stop.forced:
+                raise StopNow(stop.signum)
             obs, rewards, terminated, truncated, _ = self.env.step(actions)
         except Exception as e:
             raise EnvError(f"{self.env_id}.step() raised at env step {step}: {type(e).__name__}: {e}") from e
+        finally:
+            stop.interruptible = False
         obs = self._check_obs(obs, step, "observation", (self.num_envs, *self.obs_shape))
         rewards = np.asarray(rewards, dtype=np.float64)
         if rewards.shape != (self.num_envs,) or not np.all(np.isfinite(rewards)):
@@ -367,11 +422,20 @@ class Run:
         if x.shape != (shape or self.obs_shape):
             raise EnvError(f"{self.env_id} returned an {what} of shape {np.shape(obs)} at env step {step}; "
                            f"its observation space says {self.obs_shape}")
+        if self.exact_obs and x is not obs and not (x == obs).all():   # a cast to bits / bytes changed values
+            self._refuse_cast(obs, x, step, what)
         if not math.isfinite(float(np.add.reduce(x, axis=None))) and not np.all(np.isfinite(x)):   # cheap guard first
             raise EnvError(f"{self.env_id} returned a non-finite {what} at env step {step} "
                            f"(in {self.obs_dtype}): {obs!r}; the environment is broken, or its values "
                            f"overflow {self.obs_dtype} and need scaling")
         return x
+
+    def _refuse_cast(self, obs, x, step, what):
+        raw = np.asarray(obs)
+        value = raw.reshape(-1)[np.flatnonzero(x.reshape(-1) != raw.reshape(-1))[0]]
+        raise EnvError(f"{self.env_id} returned an {what} holding {value.item()!r} at env step {step}, which its "
+                       f"observation space's dtype {self.obs_dtype} cannot hold (it would be stored as "
+                       f"{value.astype(self.obs_dtype).item()!r}); fix the env's values or declare a wider dtype")
 
     def _scalar_reward(self, reward, step):
         if isinstance(reward, (int, np.integer, np.floating)):    # bool is an int
@@ -445,10 +509,10 @@ class Run:
         confirm = lambda mean: self.progress.print(
             f"evaluation at step {self.agent.steps:,}: mean {mean:.1f} >= {self.threshold:g}; confirming on "
             f"{config.confirm_episodes} more episodes")
-        check = solve_check(lambda x: self.agent.online(x).argmax(axis=1),   # (R, *obs_shape) -> (R,)
-                            self.eval_envs(max(config.eval_episodes, config.confirm_episodes)),
-                            self.threshold, config.eval_episodes, config.confirm_episodes, config.eval_max_steps,
-                            lambda: self.stop_requested, confirm)
+        check = self._env_call(solve_check, lambda x: self.agent.online(x).argmax(axis=1),   # (R, *obs_shape) -> (R,)
+                               self.eval_envs(max(config.eval_episodes, config.confirm_episodes)),
+                               self.threshold, config.eval_episodes, config.confirm_episodes, config.eval_max_steps,
+                               lambda: self.stop_requested, confirm)
         if check.stopped:
             self.eval_time += time.perf_counter() - t_eval
             return check
@@ -498,7 +562,7 @@ class Run:
         h.total_wall_s = time.perf_counter() - self.t_start
         h.train_wall_s = h.total_wall_s - self.eval_time
 
-    def finish(self, error=None):
+    def finish(self, error=None, forced=False):
         """Save ``last.npz`` (unless this step's evaluation did), log the stop and the summary."""
         h = self.history
         h.steps = self.agent.steps
@@ -508,7 +572,7 @@ class Run:
             self._clock()
         finally:
             self.log.write("event", event="stop", step=h.steps, reason=h.reason, signal=h.signal,
-                           **({"error": error} if error else {}))
+                           **({"error": error} if error else {}), **({"forced": True} if forced else {}))
             self.log.write("summary", **summary_fields(h))
             self.log.close()
 

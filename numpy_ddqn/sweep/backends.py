@@ -238,25 +238,19 @@ def _tune(tasks, jobs, record, stop):
             return backends._RECORDERS[self.key][1].is_set()
 
     storage = tempfile.mkdtemp(prefix="numpy-ddqn-tune-")
-    saved = {k: os.environ.get(k) for k in _TUNE_ENV}
-    os.environ.update(_TUNE_ENV)
     try:
-        tuner = tune.Tuner(
-            tune.with_resources(_tune_trial, {"cpu": 1}),
-            param_space={"task": tune.grid_search(tasks)},
-            tune_config=tune.TuneConfig(max_concurrent_trials=jobs, reuse_actors=True,   # no import per trial
-                                        trial_dirname_creator=lambda t: t.trial_id,
-                                        trial_name_creator=lambda t: t.config["task"]["trial"]),
-            run_config=tune.RunConfig(storage_path=storage, name="sweep", verbose=0, callbacks=[Record()], stop=StopAll(),
-                                      failure_config=tune.FailureConfig(max_failures=0)))
-        with _without_metrics_warning():
-            tuner.fit()
+        with environment(_TUNE_ENV):                   # read as Tune starts and runs
+            tuner = tune.Tuner(
+                tune.with_resources(_tune_trial, {"cpu": 1}),
+                param_space={"task": tune.grid_search(tasks)},
+                tune_config=tune.TuneConfig(max_concurrent_trials=jobs, reuse_actors=True,   # no import per trial
+                                            trial_dirname_creator=lambda t: t.trial_id,
+                                            trial_name_creator=lambda t: t.config["task"]["trial"]),
+                run_config=tune.RunConfig(storage_path=storage, name="sweep", verbose=0, callbacks=[Record()],
+                                          stop=StopAll(), failure_config=tune.FailureConfig(max_failures=0)))
+            with _without_metrics_warning():
+                tuner.fit()
     finally:
         import shutil
         shutil.rmtree(storage, ignore_errors=True)
         _RECORDERS.pop(key, None)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v

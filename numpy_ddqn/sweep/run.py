@@ -11,16 +11,16 @@ from __future__ import annotations
 import json
 import os
 import platform
-import signal
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ConfigError
+from ..run.signals import StopOnSignal
 from .backends import Stop, run_local, run_ray
-from .spec import METRICS, SweepSpec
+from ..config import FIELDS
+from .spec import METRICS, SweepSpec, format_value
 from .stats import bootstrap_ci, iqm
 from .trial import make_task
 
@@ -187,17 +187,81 @@ def run_sweep(spec: SweepSpec, folder: str | Path, backend: str = "local", jobs:
         return execute(spec, sweep, configs, tasks, backend, jobs, address, command, echo)
 
 
+NOMINAL_STEPS_PER_S = 2000
+"""Env steps per second of one trial, for the start line's rough estimate before any trial has finished (the
+default CartPole MLP ran at 2,000-2,600 steps/s on one core of the 2-core machine); afterwards the
+finished trials' own rate is used."""
+
+
+def check_configurations(spec: SweepSpec, configs: list) -> dict:
+    """Build every configuration's ``Config`` before any trial runs; ``{config_id: total_steps}``.
+
+    A value the config refuses (``gamma = [0.9, 1.5]`` in ``[grid]``, a variant's field, a drawn value) is
+    one ``ConfigError`` naming the configuration, instead of a column of error rows after the sweep ran.
+    """
+    from ..config import Config
+    budgets = {}
+    for cid, text, overrides in configs:
+        try:
+            budgets[cid] = Config.for_env(spec.env_id, **spec.fields(overrides, spec.seeds[0])).total_steps
+        except ConfigError as e:
+            raise ConfigError(f"sweep {spec.name}: configuration {cid} ({text}) is invalid: {e}; fix the spec "
+                              f"(no trial was run)") from None
+    return budgets
+
+
+def check_space(spec: SweepSpec) -> int:
+    """``check_configurations`` for a space searched by Optuna: each variant with each grid value and each
+    end (or choice) of each random distribution on its own; returns the largest budget (env steps) seen."""
+    singles = []
+    for name, values in spec.grid.items():
+        singles += [{name: v} for v in values]
+    for name, dist in spec.random.items():
+        singles += [{name: v} for v in dist.args]
+    integer = {name for name in spec.random if type(FIELDS[name].default) is int and spec.random[name].kind != "choice"}
+    singles = [{k: (round(v) if k in integer else v) for k, v in one.items()} for one in singles] or [{}]
+    budget = 0
+    for vname, vfields in (list(spec.variants.items()) or [("base", {})]):
+        budgets = check_configurations(spec, [(vname, ", ".join(f"{k}={format_value(v)}" for k, v in one.items())
+                                               or vname, {**vfields, **one}) for one in singles])
+        budget = max(budget, *budgets.values())
+    return budget
+
+
+def estimate_line(budgets: dict, todo: list, rows: list, jobs: int) -> str:
+    """One line: how many trials are left and roughly how long they take at most (every trial spending its
+    budget, ``budgets[config_id]``, at the finished trials' rate, or ``NOMINAL_STEPS_PER_S`` before any finished)."""
+    steps = sum(budgets[t["config"]] for t in todo)
+    timed = [(r["steps"], r["train_wall_s"]) for r in rows if r.get("status") == "ok" and r.get("train_wall_s")]
+    rate = (sum(n for n, _ in timed) / sum(t for _, t in timed)) if timed else NOMINAL_STEPS_PER_S
+    seconds = steps / rate / max(1, jobs)
+    took = (f"{seconds / 3600:,.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min" if seconds >= 60 else
+            f"{seconds:.0f} s")
+    return (f"{len(todo):,} trial{'s' * (len(todo) != 1)} to run, at most {steps:,} env steps: roughly {took} or less "
+            f"at {rate:,.0f} steps/s per job ({'measured' if timed else 'a nominal rate'}); Ctrl-C stops, the same "
+            f"command resumes")
+
+
 def execute(spec, sweep, configs, tasks, backend, jobs, address, command, echo) -> SweepResult:
     """Run the tasks that have no row yet, then write and print the results of ``configs``."""
+    budgets = check_configurations(spec, configs)      # before a line is printed or a trial runs
     done = {r["trial"] for r in sweep.rows()}
     todo = [t for t in tasks if t["trial"] not in done]
     echo(f"sweep {spec.name}: {len(configs)} configuration{'s' * (len(configs) != 1)} x {len(spec.seeds)} seeds = "
          f"{len(tasks)} trials on {spec.env_id}; {len(tasks) - len(todo)} finished before, {len(todo)} to run "
          f"({backend}, {jobs} at a time) -> {sweep.path}")
+    echo(estimate_line(budgets, todo, sweep.rows(), jobs))
     counter = Counter(spec, sweep, len(tasks), len(tasks) - len(todo), echo)
-    with backend_session(backend, jobs, address), _signals_stop(counter.stop, echo):   # after ray.init: its handlers are replaced
+    with backend_session(backend, jobs, address), stop_on_signal(counter.stop):   # after ray.init: its handlers are replaced
         run_tasks(todo, backend, jobs, counter.record, counter.stop)
     return finish(spec, sweep, configs, tasks, command, echo)
+
+
+def stop_on_signal(stop: Stop) -> StopOnSignal:
+    """The sweep's signal guard: the first SIGINT / SIGTERM sets ``stop`` (the running trials save and stop,
+    and rerun on resume); a second one stops at once (``KeyboardInterrupt``)."""
+    return StopOnSignal("stopping: the running trials save and stop; they rerun on resume (Ctrl-C again to "
+                        "kill them)", on_stop=stop.set, interruptible=True)
 
 
 class Counter:
@@ -259,29 +323,3 @@ def describe(row: dict, metric: str) -> str:
     if row["solved"]:
         return f"{head}: solved at step {row['solved_at']:,} ({row['train_wall_s']:.1f} s of training)"
     return f"{head}: not solved in {row['steps']:,} steps ({row['train_wall_s']:.1f} s)"
-
-
-class _signals_stop:
-    """While active (main thread only), the first SIGINT / SIGTERM sets ``stop``; a second SIGINT raises
-    ``KeyboardInterrupt`` as usual."""
-
-    def __init__(self, stop, echo):
-        self.stop, self.echo, self.old = stop, echo, {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self.old[sig] = signal.signal(sig, self.handle)
-        return self
-
-    def handle(self, signum, frame):
-        """Ask the backend to stop; on the second Ctrl-C, stop at once."""
-        if self.stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.stop.set()
-        self.echo("stopping: the running trials save and stop; they rerun on resume (Ctrl-C again to kill them)")
-
-    def __exit__(self, *exc):
-        for sig, handler in self.old.items():
-            signal.signal(sig, handler)
-        return False

@@ -14,7 +14,7 @@ import math
 
 from ..config import FIELDS
 from ..errors import require
-from .spec import METRICS, _fmt
+from .spec import METRICS, format_value
 from .stats import iqm
 from .trial import make_task
 
@@ -61,13 +61,13 @@ def overrides_of(spec, params: dict) -> tuple:
         elif isinstance(value, float) and name not in spec.grid:
             value = float(f"{value:.4g}")
         searched[name] = value
-    text = ", ".join(([params[VARIANT]] if VARIANT in params else []) + [f"{k}={_fmt(v)}" for k, v in searched.items()])
+    text = ", ".join(([params[VARIANT]] if VARIANT in params else []) + [f"{k}={format_value(v)}" for k, v in searched.items()])
     return text or "base", {**fields, **searched}
 
 
 def run_optuna(spec, sweep, backend, jobs, address, command, echo):
     """Ask, run and tell ``spec.trials`` configurations (``jobs`` at a time) over all seeds; write the results."""
-    from .run import Counter, _signals_stop, backend_session, finish, run_tasks
+    from .run import Counter, backend_session, check_space, estimate_line, finish, run_tasks, stop_on_signal
     optuna = require("optuna", "optuna", "--search optuna")
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
@@ -75,6 +75,7 @@ def run_optuna(spec, sweep, backend, jobs, address, command, echo):
     if not (spec.random or spec.grid or spec.variants):
         from ..errors import ConfigError
         raise ConfigError("--search optuna needs a space: [random], [grid] or [variants] in the spec")
+    budget = check_space(spec)                          # a value the config refuses: before any trial
     trials = spec.trials or 10
     storage = JournalStorage(JournalFileBackend(str(sweep.path / JOURNAL)))
     direction = "minimize" if METRICS[spec.metric] == "min" else "maximize"
@@ -84,9 +85,11 @@ def run_optuna(spec, sweep, backend, jobs, address, command, echo):
     finished_before = sum(t.state.is_finished() for t in study.trials)
     echo(f"sweep {spec.name}: Optuna TPE, {trials} configurations x {len(spec.seeds)} seeds on {spec.env_id}; "
          f"{finished_before} configurations told before ({backend}, {jobs} at a time) -> {sweep.path}")
+    left = [{"config": "any"}] * (max(trials - finished_before, 0) * len(spec.seeds))
+    echo(estimate_line({"any": budget}, left, sweep.rows(), jobs))
     counter = Counter(spec, sweep, trials * len(spec.seeds), len(sweep.rows()), echo)
     state = optuna.trial.TrialState
-    with backend_session(backend, jobs, address), _signals_stop(counter.stop, echo):   # after ray.init: its handlers are replaced
+    with backend_session(backend, jobs, address), stop_on_signal(counter.stop):   # after ray.init: its handlers are replaced
         while not counter.stop.is_set():
             # asked before an interruption and never told: run again (their finished seeds are kept)
             batch = [t.number for t in study.get_trials(deepcopy=False, states=(state.RUNNING,))][:jobs]

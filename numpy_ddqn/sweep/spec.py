@@ -89,7 +89,7 @@ class SweepSpec:
             for point in points:
                 for sample in samples:
                     searched = {**point, **sample}
-                    text = ", ".join([vname] * (vname is not None) + [f"{k}={_fmt(v)}" for k, v in searched.items()])
+                    text = ", ".join([vname] * (vname is not None) + [f"{k}={format_value(v)}" for k, v in searched.items()])
                     out.append((text or "base", {**vfields, **searched}))
         width = max(2, len(str(len(out) - 1)))
         return [(f"c{i:0{width}d}", text, o) for i, (text, o) in enumerate(out)]
@@ -103,7 +103,8 @@ class SweepSpec:
                 "search_seed": self.search_seed}
 
 
-def _fmt(v):
+def format_value(v):
+    """A field's value as a configuration's label shows it: ``64,64`` for widths, ``0.001`` for a float."""
     if isinstance(v, (list, tuple)):
         return ",".join(map(str, v))
     return f"{v:g}" if isinstance(v, float) else str(v)
