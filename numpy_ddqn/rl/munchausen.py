@@ -1,0 +1,55 @@
+"""The Munchausen-DQN target (Vieillard, Pietquin & Geist 2020, "Munchausen Reinforcement Learning", eq. 2):
+
+    y = r + alpha clip(tau log pi(a|s), l0, 0) + gamma^m (1 - terminated) sum_a' pi(a'|s') (q'(s', a') - tau log pi(a'|s'))
+    pi = softmax(q' / tau), q' = the target network's Q (at s for the bonus, at s' for the soft bootstrap)
+
+The agent adds its own scaled log-policy to the reward (the "Munchausen bonus": it rewards the actions its
+policy already prefers, an implicit KL regularisation) and bootstraps from the entropy-regularised
+(soft) value of s'. Paper defaults: alpha = 0.9, tau = 0.03, l0 = -1.
+
+The clip applies to tau log pi, not to log pi: the paper's [tau ln pi(a|s)]_{l0}^{0}, and PFRL's mdqn.py
+clamps the same product. (Issue 26 writes alpha tau clip(log pi, l0, 0), which with l0 = -1 would cap
+the bonus at alpha tau = 0.027 instead of alpha = 0.9.)
+
+n-step transitions: ``reward`` is the discounted sum R_t of the m rewards and ``discount`` is gamma^m; the
+bonus is added once, for the first action a_t at s_t (the only state and action the transition keeps),
+the usual choice of M-IQN code with n-step returns; the intermediate steps' bonuses are not added
+(their log pi would need the states s_{t+1..t+m-1}, which the transition no longer has).
+
+log pi is computed as (q - max q) / tau - log sum exp((q - max q) / tau), so every exponent is <= 0:
+no overflow for Q of 1e4 at tau = 1e-6. As tau -> 0, pi -> the greedy policy, tau log pi(a|s) -> q(s, a) -
+max q(s, .), and the soft bootstrap -> max_a' q'(s', a'): with alpha = 0 the target becomes DQN's.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..nn.layers import arange
+from .checks import check_actions, check_rank, check_shape, check_transitions
+from .masks import masked_log_softmax
+
+
+def munchausen_targets(reward, terminated, discount, actions, q_target, q_next_target, alpha=0.9, tau=0.03,
+                       l0=-1.0, mask=None, mask_next=None):   # (B,) x 4, (B, A), (B, A) -> y: (B,)
+    """y = r + alpha clip(tau log pi(a|s), l0, 0) + gamma^m (1 - terminated) sum_a' pi(a'|s') (q'(s',a') - tau log pi(a'|s')).
+
+    ``q_target`` and ``q_next_target`` are the target network's Q at s and s'. ``mask`` / ``mask_next``
+    (B, A) bool restrict pi to the legal actions at s and s' (None: every action legal).
+    """
+    check_rank("q_next_target", q_next_target, 2, "(B, A)")
+    B, A = q_next_target.shape
+    check_shape("q_target", q_target, (B, A))
+    check_transitions(B, reward, terminated, discount)
+    check_actions(actions, B)
+    if not (tau > 0 and l0 <= 0):
+        raise ValueError(f"Munchausen needs tau > 0 and l0 <= 0, got tau={tau}, l0={l0}")
+    # the bonus: tau log pi(a_t|s_t) of the taken action, clipped to [l0, 0] (an illegal one would be -inf: l0)
+    tau_log_pi = tau * masked_log_softmax(q_target, mask, tau)[arange(B), actions]        # (B,)
+    bonus = alpha * np.clip(tau_log_pi, l0, 0.0)                                          # (B,)
+    # the soft value of s': sum over legal a' of pi (q' - tau log pi); illegal a' have pi = 0 and are left out
+    log_pi_next = masked_log_softmax(q_next_target, mask_next, tau)                       # (B, A)
+    pi_next = np.exp(log_pi_next)                                                         # (B, A), 0 if illegal
+    if mask_next is not None:
+        log_pi_next = np.where(mask_next, log_pi_next, 0.0)   # pi log pi -> 0 as pi -> 0; 0 * -inf would be NaN
+    soft_value = np.einsum("ba,ba->b", pi_next, q_next_target - tau * log_pi_next)       # (B,)
+    return reward + bonus + discount * (1.0 - terminated) * soft_value
