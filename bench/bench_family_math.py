@@ -1,0 +1,391 @@
+"""What the DQN family's math costs per update, against the default update (issues 25, 26, 28).
+
+The family members are not wired into the agent yet, so each is timed as a *sketch update*: the same
+steps as ``DDQNAgent.gradient`` + an SGD step (online forward over s and s', target forward over s',
+targets, loss, backward, parameter step), written with the package's layers and the new modules, at
+the shapes that matter: CartPole (4 inputs, 2 actions), 2 hidden layers of 64 tanh units, batch 64,
+float32, one BLAS thread. The default (Double DQN, Huber) is timed the same way, and the ratio of each
+sketch to the default sketch estimates the per-update cost the issues target:
+
+    C51 (51 atoms) and QR-DQN <= 1.5x, IQN <= 2.5x, noisy <= 1.3x, Munchausen <= 1.2x the default's
+
+The real ``DDQNAgent.update`` at the default Config (Adam, n-step, gradient clipping) is timed beside
+them, so the sketch's distance from the real update shows. Variants are interleaved round by round;
+each figure is the median over rounds, each ratio the median of the per-round ratios. A second table
+times each new function alone (forward + backward where it has one).
+
+    python bench/bench_family_math.py [--rounds 7] [--number 40]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+from common import print_table, record
+
+from numpy_ddqn.config import Config
+from numpy_ddqn.nn.cosine import (cosine_embedding_backward, cosine_embedding_forward, hadamard_backward,
+                                  hadamard_forward, init_cosine_embedding)
+from numpy_ddqn.nn.layernorm import init_layernorm, layernorm_backward, layernorm_forward
+from numpy_ddqn.nn.layers import linear_backward, linear_forward, tanh_backward
+from numpy_ddqn.nn.losses import td_loss
+from numpy_ddqn.nn.noisy import init_noisy_linear, noisy_linear_backward, noisy_linear_forward, sample_noise
+from numpy_ddqn.rl.agent import DDQNAgent
+from numpy_ddqn.rl.categorical import (categorical_cross_entropy, categorical_double_q_targets,
+                                       categorical_projection, categorical_support)
+from numpy_ddqn.rl.masks import masked_argmax, pack_masks, random_legal_actions, unpack_masks
+from numpy_ddqn.rl.munchausen import munchausen_targets
+from numpy_ddqn.rl.quantile import quantile_double_q_targets, quantile_huber_loss, quantile_midpoints
+from numpy_ddqn.rl.targets import double_dqn_targets
+
+B, OBS, A, H = 64, 4, 2, 64
+N_ATOMS, N_QUANTILES, N_COS, N_TAUS = 51, 200, 64, 8
+F32 = np.float32
+LR = 1e-3
+
+
+# -- a plain tanh MLP from the package's layers (the agent's MLP class is not used: a sketch stays readable) --
+
+def dense_init(sizes, rng):                          # -> [(W, b), ...]
+    return [(rng.uniform(-1, 1, (m, n)).astype(F32) / np.sqrt(m), np.zeros(n, F32)) for m, n in zip(sizes, sizes[1:])]
+
+
+def dense_forward(x, layers):                        # x: (R, n_in) -> out: (R, n_out), cache
+    cache = [x]
+    for W, b in layers[:-1]:
+        x = np.tanh(linear_forward(x, W, b))
+        cache.append(x)
+    return linear_forward(x, *layers[-1]), cache
+
+
+def dense_backward(dout, cache, layers, need_dx=False):   # -> grads [(dW, db), ...], dx
+    grads, dz = [], dout
+    for i in reversed(range(len(layers))):
+        dx, dW, db = linear_backward(dz, cache[i], layers[i][0], need_dx=i > 0 or need_dx)
+        grads.append((dW, db))
+        if i > 0:
+            dz = tanh_backward(dx, cache[i])
+    return grads[::-1], dx
+
+
+def sgd(params, grads):
+    for p, g in zip(params, grads):
+        p -= LR * g
+
+
+def flat_pairs(layers):
+    return [p for pair in layers for p in pair]
+
+
+def make_batch(rng):
+    return dict(s=rng.normal(size=(B, OBS)).astype(F32), s_next=rng.normal(size=(B, OBS)).astype(F32),
+                a=rng.integers(0, A, B), r=rng.normal(size=B).astype(F32),
+                term=(rng.random(B) < 0.1).astype(F32), disc=np.full(B, 0.99 ** 5, F32))
+
+
+# -- one sketch update per family member --------------------------------------------------------------------
+
+def double_dqn_step(rng, batch, n_out=A):
+    """The default: Double DQN with the Huber loss."""
+    online = dense_init((OBS, H, H, n_out), rng)
+    target = [(W.copy(), b.copy()) for W, b in online]
+    s2 = np.concatenate((batch["s"], batch["s_next"]))
+
+    def step():
+        out, cache = dense_forward(s2, online)                     # (2B, A): s on top of s'
+        q_next_target = dense_forward(batch["s_next"], target)[0]
+        y = double_dqn_targets(batch["r"], batch["term"], out[B:], q_next_target, batch["disc"])
+        _, dq, _ = td_loss(out[:B], batch["a"], y)
+        grads, _ = dense_backward(dq, [c[:B] for c in cache], online)
+        sgd(flat_pairs(online), flat_pairs(grads))
+    return step
+
+
+def c51_step(rng, batch):
+    """C51 with Rainbow's Double selection: A x 51 logits, projection, cross-entropy."""
+    online = dense_init((OBS, H, H, A * N_ATOMS), rng)
+    target = [(W.copy(), b.copy()) for W, b in online]
+    z = categorical_support(-10.0, 10.0, N_ATOMS)
+    s2 = np.concatenate((batch["s"], batch["s_next"]))
+
+    def step():
+        out, cache = dense_forward(s2, online)
+        logits = out.reshape(2 * B, A, N_ATOMS)
+        logits_target = dense_forward(batch["s_next"], target)[0].reshape(B, A, N_ATOMS)
+        m = categorical_double_q_targets(batch["r"], batch["term"], batch["disc"], logits[B:], logits_target, z)
+        _, dlogits, _ = categorical_cross_entropy(logits[:B], batch["a"], m)
+        grads, _ = dense_backward(dlogits.reshape(B, A * N_ATOMS), [c[:B] for c in cache], online)
+        sgd(flat_pairs(online), flat_pairs(grads))
+    return step
+
+
+def qr_step(rng, batch, n=N_QUANTILES):
+    """QR-DQN: A x n quantiles, Double selection by the mean, the quantile Huber loss over n x n pairs."""
+    online = dense_init((OBS, H, H, A * n), rng)
+    target = [(W.copy(), b.copy()) for W, b in online]
+    taus = quantile_midpoints(n)
+    s2 = np.concatenate((batch["s"], batch["s_next"]))
+
+    def step():
+        out, cache = dense_forward(s2, online)
+        theta = out.reshape(2 * B, A, n)
+        theta_target = dense_forward(batch["s_next"], target)[0].reshape(B, A, n)
+        T = quantile_double_q_targets(batch["r"], batch["term"], batch["disc"], theta[B:], theta_target)
+        _, dtheta, _ = quantile_huber_loss(theta[:B], batch["a"], T, taus)
+        grads, _ = dense_backward(dtheta.reshape(B, A * n), [c[:B] for c in cache], online)
+        sgd(flat_pairs(online), flat_pairs(grads))
+    return step
+
+
+def iqn_step(rng, batch):
+    """IQN: psi(s) = tanh(s W0 + b0), phi(tau) from 64 cosines, psi * phi, then 64 tanh -> A; 8 taus each for
+    s, s' (online, Double selection) and s' (target)."""
+    torso, emb = dense_init((OBS, H), rng)[0], init_cosine_embedding(N_COS, H, rng)
+    head = dense_init((H, H, A), rng)
+    torso_t, emb_t = (torso[0].copy(), torso[1].copy()), {k: v.copy() for k, v in emb.items()}
+    head_t = [(W.copy(), b.copy()) for W, b in head]
+
+    def forward(x, taus, torso, emb, head):          # x: (R, OBS), taus: (R, N) -> theta: (R, A, N), caches
+        psi = np.tanh(linear_forward(x, *torso))                   # (R, H)
+        phi, c_phi = cosine_embedding_forward(taus, emb)           # (R, N, H)
+        h, c_mix = hadamard_forward(psi, phi)                      # (R, N, H)
+        R, N = taus.shape
+        out, c_head = dense_forward(h.reshape(R * N, H), head)     # (R N, A)
+        return out.reshape(R, N, A).transpose(0, 2, 1), (x, psi, c_phi, c_mix, c_head)
+
+    def step():
+        taus = rng.random((3 * B, N_TAUS), dtype=F32)              # s, s' (online) and s' (target)
+        theta, (x, psi, c_phi, c_mix, c_head) = forward(batch["s"], taus[:B], torso, emb, head)
+        theta_next_online = forward(batch["s_next"], taus[B:2 * B], torso, emb, head)[0]
+        theta_next_target = forward(batch["s_next"], taus[2 * B:], torso_t, emb_t, head_t)[0]
+        T = quantile_double_q_targets(batch["r"], batch["term"], batch["disc"], theta_next_online, theta_next_target)
+        _, dtheta, _ = quantile_huber_loss(theta, batch["a"], T, taus[:B])
+        dout = dtheta.transpose(0, 2, 1).reshape(B * N_TAUS, A)      # back to the head's (R N, A) rows
+        g_head, dh = dense_backward(dout, c_head, head, need_dx=True)
+        dpsi, dphi = hadamard_backward(dh.reshape(B, N_TAUS, H), c_mix)
+        _, g_emb = cosine_embedding_backward(dphi, c_phi)
+        _, dW0, db0 = linear_backward(tanh_backward(dpsi, psi), x, torso[0], need_dx=False)
+        sgd(flat_pairs(head) + [emb["W"], emb["b"], *torso], flat_pairs(g_head) + [g_emb["W"], g_emb["b"], dW0, db0])
+    return step
+
+
+def noisy_step(rng, batch):
+    """Noisy nets: every linear layer factorised-noisy, fresh noise for the online and the target net each update."""
+    sizes = (OBS, H, H, A)
+    online = [init_noisy_linear(m, n, rng) for m, n in zip(sizes, sizes[1:])]
+    target = [{k: v.copy() for k, v in p.items()} for p in online]
+    s2 = np.concatenate((batch["s"], batch["s_next"]))
+
+    def forward(x, layers, noises):
+        caches, hs = [], []
+        for i, (p, n) in enumerate(zip(layers, noises)):
+            x, c = noisy_linear_forward(x, p, n)
+            caches.append(c)
+            if i < len(layers) - 1:
+                x = np.tanh(x)
+                hs.append(x)
+        return x, (caches, hs)
+
+    def step():
+        noise_online = [sample_noise(m, n, rng) for m, n in zip(sizes, sizes[1:])]
+        noise_target = [sample_noise(m, n, rng) for m, n in zip(sizes, sizes[1:])]
+        out, (caches, hs) = forward(s2, online, noise_online)
+        q_next_target = forward(batch["s_next"], target, noise_target)[0]
+        y = double_dqn_targets(batch["r"], batch["term"], out[B:], q_next_target, batch["disc"])
+        _, dq, _ = td_loss(out[:B], batch["a"], y)
+        dy = dq
+        for i in reversed(range(len(online))):
+            x, W, n = caches[i]
+            dx, g = noisy_linear_backward(dy, (x[:B], W, n), need_dx=i > 0)
+            sgd(online[i].values(), g.values())
+            if i > 0:
+                dy = tanh_backward(dx, hs[i - 1][:B])
+    return step
+
+
+def munchausen_step(rng, batch):
+    """Munchausen DQN: the target net over s and s' (log-policy bonus, soft bootstrap), the online net over s."""
+    online = dense_init((OBS, H, H, A), rng)
+    target = [(W.copy(), b.copy()) for W, b in online]
+    s2 = np.concatenate((batch["s"], batch["s_next"]))
+
+    def step():
+        q, cache = dense_forward(batch["s"], online)
+        q_target_both = dense_forward(s2, target)[0]               # (2B, A)
+        y = munchausen_targets(batch["r"], batch["term"], batch["disc"], batch["a"], q_target_both[:B],
+                               q_target_both[B:])
+        _, dq, _ = td_loss(q, batch["a"], y)
+        grads, _ = dense_backward(dq, cache, online)
+        sgd(flat_pairs(online), flat_pairs(grads))
+    return step
+
+
+def layernorm_step(rng, batch):
+    """Double DQN with LayerNorm after each hidden linear layer, before tanh (Gallici et al. 2024)."""
+    online = dense_init((OBS, H, H, A), rng)
+    norms = [init_layernorm(H), init_layernorm(H)]
+    target = [(W.copy(), b.copy()) for W, b in online]
+    norms_t = [{k: v.copy() for k, v in n.items()} for n in norms]
+    s2 = np.concatenate((batch["s"], batch["s_next"]))
+
+    def forward(x, layers, norms):
+        caches = []
+        for (W, b), ln in zip(layers[:-1], norms):
+            y, c_ln = layernorm_forward(linear_forward(x, W, b), ln)
+            caches.append((x, c_ln))
+            x = np.tanh(y)
+        caches.append((x, None))
+        return linear_forward(x, *layers[-1]), caches
+
+    def step():
+        out, caches = forward(s2, online, norms)
+        q_next_target = forward(batch["s_next"], target, norms_t)[0]
+        y = double_dqn_targets(batch["r"], batch["term"], out[B:], q_next_target, batch["disc"])
+        _, dz, _ = td_loss(out[:B], batch["a"], y)
+        params, grads = [], []
+        for i in reversed(range(len(online))):
+            x, c_ln = caches[i]
+            dx, dW, db = linear_backward(dz, x[:B], online[i][0], need_dx=i > 0)
+            params += list(online[i])
+            grads += [dW, db]
+            if i > 0:
+                x_hat, inv_std, gain = caches[i - 1][1]
+                dy = tanh_backward(dx, x[:B])
+                dz, g_ln = layernorm_backward(dy, (x_hat[:B], inv_std[:B], gain))
+                params += [norms[i - 1]["gain"], norms[i - 1]["bias"]]
+                grads += [g_ln["gain"], g_ln["bias"]]
+        sgd(params, grads)
+    return step
+
+
+def real_default_update(rng):
+    """The real thing: ``DDQNAgent.update`` at the default Config (Adam, Double, n-step discount, clipping)."""
+    agent = DDQNAgent(OBS, A, Config(batch_size=B))
+    for _ in range(2_000):
+        agent.replay.add(rng.normal(size=OBS).astype(F32), int(rng.integers(A)), 1.0,
+                         rng.normal(size=OBS).astype(F32), False, 0.99 ** 5)   # n-step: gamma^m stored
+    batch = agent.replay.sample(B, agent.rngs.replay)
+    return lambda: agent.update(batch)
+
+
+SKETCHES = {"default (Double DQN)": double_dqn_step, "C51, 51 atoms": c51_step,
+            "QR-DQN, 200 quantiles": qr_step, "QR-DQN, 51 quantiles": lambda rng, b: qr_step(rng, b, 51),
+            "IQN, 64 cos, 8+8+8 taus": iqn_step, "noisy (3 layers)": noisy_step, "Munchausen": munchausen_step,
+            "LayerNorm (2 layers)": layernorm_step}
+TARGETS = {"C51, 51 atoms": 1.5, "QR-DQN, 200 quantiles": 1.5, "QR-DQN, 51 quantiles": 1.5,
+           "IQN, 64 cos, 8+8+8 taus": 2.5, "noisy (3 layers)": 1.3, "Munchausen": 1.2}
+
+
+def pieces(rng):
+    """Each new function alone, at the bench's shapes: name -> a call."""
+    f = lambda *shape: rng.normal(size=shape).astype(F32)
+    batch = make_batch(rng)
+    r, term, disc, a = batch["r"], batch["term"], batch["disc"], batch["a"]
+    z = categorical_support(-10.0, 10.0, N_ATOMS)
+    logits, probs = f(B, A, N_ATOMS), np.full((B, N_ATOMS), 1 / N_ATOMS, F32)
+    q200, q51, q8 = f(B, A, N_QUANTILES), f(B, A, 51), f(B, A, N_TAUS)
+    mid200, mid51, taus8 = quantile_midpoints(N_QUANTILES), quantile_midpoints(51), rng.random((B, N_TAUS), F32)
+    T200, T51, T8 = f(B, N_QUANTILES), f(B, 51), f(B, N_TAUS)
+    emb, tau_emb, psi = init_cosine_embedding(N_COS, H, rng), rng.random((B, N_TAUS), F32), f(B, H)
+    noisy, noise, x = init_noisy_linear(H, H, rng), sample_noise(H, H, rng), f(2 * B, H)
+    W, b, ln = f(H, H), f(H), init_layernorm(H)
+    q, q2, mask = f(B, A), f(B, A), np.ones((B, A), bool)
+
+    def cosine_fwd_bwd():
+        phi, c_phi = cosine_embedding_forward(tau_emb, emb)
+        h, c_mix = hadamard_forward(psi, phi)
+        _, dphi = hadamard_backward(h, c_mix)
+        cosine_embedding_backward(dphi, c_phi)
+
+    def noisy_fwd_bwd():
+        y, c = noisy_linear_forward(x, noisy, noise)
+        noisy_linear_backward(y, c)
+
+    def linear_fwd_bwd():
+        y = linear_forward(x, W, b)
+        linear_backward(y, x, W)
+
+    def layernorm_fwd_bwd():
+        y, c = layernorm_forward(x, ln)
+        layernorm_backward(y, c)
+
+    return {
+        "double_dqn_targets (B, 2)": lambda: double_dqn_targets(r, term, q, q2, disc),
+        "td_loss huber (B, 2)": lambda: td_loss(q, a, r),
+        "categorical_projection (B, 51)": lambda: categorical_projection(probs, r, term, disc, z),
+        "categorical_double_q_targets (B, 2, 51)": lambda: categorical_double_q_targets(r, term, disc, logits,
+                                                                                       logits, z),
+        "categorical_cross_entropy (B, 2, 51)": lambda: categorical_cross_entropy(logits, a, probs),
+        "quantile_double_q_targets (B, 2, 200)": lambda: quantile_double_q_targets(r, term, disc, q200, q200),
+        "quantile_huber_loss 200 x 200": lambda: quantile_huber_loss(q200, a, T200, mid200),
+        "quantile_huber_loss 51 x 51": lambda: quantile_huber_loss(q51, a, T51, mid51),
+        "quantile_huber_loss IQN 8 x 8": lambda: quantile_huber_loss(q8, a, T8, taus8),
+        "cosine embedding + mix fwd/bwd (B, 8, 64)": cosine_fwd_bwd,
+        "sample_noise 64 x 64": lambda: sample_noise(H, H, rng),
+        "noisy linear fwd/bwd (2B, 64 -> 64)": noisy_fwd_bwd,
+        "linear fwd/bwd (2B, 64 -> 64)": linear_fwd_bwd,
+        "layernorm fwd/bwd (2B, 64)": layernorm_fwd_bwd,
+        "munchausen_targets (B, 2)": lambda: munchausen_targets(r, term, disc, a, q, q2),
+        "masked_argmax (B, 2)": lambda: masked_argmax(q, mask),
+        "random_legal_actions (B, 2)": lambda: random_legal_actions(mask, rng),
+        "pack + unpack masks (B, 2)": lambda: unpack_masks(pack_masks(mask), A),
+    }
+
+
+def mean_us(fn, number):
+    t0 = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - t0) / number * 1e6
+
+
+def run(rounds=7, number=40):
+    rng = np.random.default_rng(0)
+    batch = make_batch(rng)
+    steps = {name: make(np.random.default_rng(1), batch) for name, make in SKETCHES.items()}
+    steps["real DDQNAgent.update (default Config)"] = real_default_update(np.random.default_rng(2))
+    for fn in steps.values():                                     # warm up (workspaces, caches)
+        for _ in range(10):
+            fn()
+    times = {name: [] for name in steps}
+    for _ in range(rounds):                                       # interleaved: every variant once a round
+        for name, fn in steps.items():
+            times[name].append(mean_us(fn, number))
+    base = times["default (Double DQN)"]
+    rows = []
+    for name, ts in times.items():
+        ratio = statistics.median(t / b for t, b in zip(ts, base))
+        target = TARGETS.get(name)
+        rows.append({"bench": "family-update", "variant": name, "us": statistics.median(ts),
+                     "x default sketch": ratio, "target": f"<= {target}x" if target else "",
+                     "plausible": ("yes" if ratio <= target else "no") if target else ""})
+    piece_rows = []
+    calls = pieces(np.random.default_rng(3))
+    piece_times = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, fn in calls.items():
+            piece_times[name].append(mean_us(fn, 4 * number))
+    for name, ts in piece_times.items():
+        piece_rows.append({"bench": "family-piece", "variant": name, "us": statistics.median(ts)})
+    return rows, piece_rows
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--number", type=int, default=40, help="calls per timing (pieces: 4x this)")
+    args = parser.parse_args()
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(1)
+    except ImportError:
+        print("threadpoolctl missing: set OPENBLAS_NUM_THREADS=1 yourself")
+    update_rows, piece_rows = run(args.rounds, args.number)
+    print(f"one sketch update: batch {B}, {OBS}-{H}-{H}-{A} tanh, float32 (median of {args.rounds} "
+          f"interleaved rounds)")
+    print_table(update_rows, ["variant", "us", "x default sketch", "target", "plausible"])
+    print("\neach new function alone")
+    print_table(piece_rows, ["variant", "us"])
+    record(update_rows + piece_rows)
