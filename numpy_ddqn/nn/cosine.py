@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .layers import linear_backward
+from .layers import linear_backward, linear_forward
 
 
 @lru_cache(maxsize=16)
@@ -42,11 +42,11 @@ def cosine_embedding_forward(tau, params):           # tau: (B, N) -> phi: (B, N
         raise ValueError(f"cosine embedding W must be (n_cos, H) and b (H,), got {W.shape} and {b.shape}")
     B, N = tau.shape
     n_cos, H = W.shape
-    angle = tau.reshape(B * N, 1) * frequencies(n_cos, tau.dtype)    # (B*N, n_cos): pi j tau
-    features = np.cos(angle)                                          # (B*N, n_cos)
-    z = features @ W + b                                              # (B*N, H)
-    phi = np.maximum(z, 0.0)                                          # (B*N, H)
-    return phi.reshape(B, N, H), (angle, features, W, phi)
+    features = tau.reshape(B * N, 1) * frequencies(n_cos, tau.dtype)   # (B*N, n_cos): pi j tau
+    np.cos(features, out=features)                                    # (B*N, n_cos): cos(pi j tau)
+    z = linear_forward(features, W, b)                                # (B*N, H)
+    phi = np.maximum(z, 0.0, out=z)                                   # (B*N, H)
+    return phi.reshape(B, N, H), (tau, features, W, phi)
 
 
 def cosine_embedding_backward(dphi, cache, need_dtau=False):   # dphi: (B, N, H) -> dtau: (B, N) or None, grads
@@ -54,15 +54,15 @@ def cosine_embedding_backward(dphi, cache, need_dtau=False):   # dphi: (B, N, H)
 
     IQN samples tau and never learns it, so ``dtau`` is computed only with ``need_dtau=True`` (FQF would).
     """
-    angle, features, W, phi = cache
+    tau, features, W, phi = cache
     B, N, H = dphi.shape
     dz = dphi.reshape(B * N, H) * (phi > 0)                           # (B*N, H); ReLU'(0) taken as 0
     dfeatures, dW, db = linear_backward(dz, features, W, need_dx=need_dtau)   # (B*N, n_cos), (n_cos, H), (H,)
     dtau = None
     if need_dtau:
-        n_cos = W.shape[0]
-        dangle = -dfeatures * np.sin(angle)                           # (B*N, n_cos): d cos(a) = -sin(a) da
-        dtau = (dangle @ frequencies(n_cos, dangle.dtype)).reshape(B, N)   # da/dtau = pi j
+        freq = frequencies(W.shape[0], tau.dtype)                     # (n_cos,): pi j
+        dangle = -dfeatures * np.sin(tau.reshape(B * N, 1) * freq)    # (B*N, n_cos): d cos(a) = -sin(a) da
+        dtau = (dangle @ freq).reshape(B, N)                          # da/dtau = pi j
     return dtau, {"W": dW, "b": db}
 
 

