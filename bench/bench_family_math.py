@@ -146,9 +146,9 @@ def qr_step(rng, batch, n=N_QUANTILES):
     return step
 
 
-def iqn_step(rng, batch):
-    """IQN: psi(s) = tanh(s W0 + b0), phi(tau) from 64 cosines, psi * phi, then 64 tanh -> A; 8 taus each for
-    s, s' (online, Double selection) and s' (target)."""
+def iqn_step(rng, batch, n_taus=N_TAUS):
+    """IQN: psi(s) = tanh(s W0 + b0), phi(tau) from 64 cosines, psi * phi, then 64 tanh -> A; ``n_taus`` taus
+    each for s, s' (online, Double selection) and s' (target)."""
     torso, emb = dense_init((OBS, H), rng)[0], init_cosine_embedding(N_COS, H, rng)
     head = dense_init((H, H, A), rng)
     torso_t, emb_t = (torso[0].copy(), torso[1].copy()), {k: v.copy() for k, v in emb.items()}
@@ -163,15 +163,15 @@ def iqn_step(rng, batch):
         return out.reshape(R, N, A).transpose(0, 2, 1), (x, psi, c_phi, c_mix, c_head)
 
     def step():
-        taus = rng.random((3 * B, N_TAUS), dtype=F32)              # s, s' (online) and s' (target)
+        taus = rng.random((3 * B, n_taus), dtype=F32)              # s, s' (online) and s' (target)
         theta, (x, psi, c_phi, c_mix, c_head) = forward(batch["s"], taus[:B], torso, emb, head)
         theta_next_online = forward(batch["s_next"], taus[B:2 * B], torso, emb, head)[0]
         theta_next_target = forward(batch["s_next"], taus[2 * B:], torso_t, emb_t, head_t)[0]
         T = quantile_double_q_targets(batch["r"], batch["term"], batch["disc"], theta_next_online, theta_next_target)
         _, dtheta, _ = quantile_huber_loss(theta, batch["a"], T, taus[:B])
-        dout = dtheta.transpose(0, 2, 1).reshape(B * N_TAUS, A)      # back to the head's (R N, A) rows
+        dout = dtheta.transpose(0, 2, 1).reshape(B * n_taus, A)      # back to the head's (R N, A) rows
         g_head, dh = dense_backward(dout, c_head, head, need_dx=True)
-        dpsi, dphi = hadamard_backward(dh.reshape(B, N_TAUS, H), c_mix)
+        dpsi, dphi = hadamard_backward(dh.reshape(B, n_taus, H), c_mix)
         _, g_emb = cosine_embedding_backward(dphi, c_phi)
         _, dW0, db0 = linear_backward(tanh_backward(dpsi, psi), x, torso[0], need_dx=False)
         sgd(flat_pairs(head) + [emb["W"], emb["b"], *torso], flat_pairs(g_head) + [g_emb["W"], g_emb["b"], dW0, db0])
@@ -279,10 +279,12 @@ def real_default_update(rng):
 
 SKETCHES = {"default (Double DQN)": double_dqn_step, "C51, 51 atoms": c51_step,
             "QR-DQN, 200 quantiles": qr_step, "QR-DQN, 51 quantiles": lambda rng, b: qr_step(rng, b, 51),
-            "IQN, 64 cos, 8+8+8 taus": iqn_step, "noisy (3 layers)": noisy_step, "Munchausen": munchausen_step,
-            "LayerNorm (2 layers)": layernorm_step}
+            "QR-DQN, 16 quantiles": lambda rng, b: qr_step(rng, b, 16),
+            "IQN, 64 cos, 8+8+8 taus": iqn_step, "IQN, 64 cos, 2+2+2 taus": lambda rng, b: iqn_step(rng, b, 2),
+            "noisy (3 layers)": noisy_step, "Munchausen": munchausen_step, "LayerNorm (2 layers)": layernorm_step}
 TARGETS = {"C51, 51 atoms": 1.5, "QR-DQN, 200 quantiles": 1.5, "QR-DQN, 51 quantiles": 1.5,
-           "IQN, 64 cos, 8+8+8 taus": 2.5, "noisy (3 layers)": 1.3, "Munchausen": 1.2}
+           "QR-DQN, 16 quantiles": 1.5, "IQN, 64 cos, 8+8+8 taus": 2.5, "IQN, 64 cos, 2+2+2 taus": 2.5,
+           "noisy (3 layers)": 1.3, "Munchausen": 1.2}
 
 
 def pieces(rng):

@@ -53,8 +53,9 @@ def categorical_projection(probs, reward, terminated, discount, z):   # probs: (
     v_min, v_max = z[0], z[-1]
     dz = (v_max - v_min) / (N - 1)
     bootstrap = (discount * (1.0 - terminated))[:, np.newaxis]            # (B, 1): 0 at terminal s'
-    tz = np.clip(reward[:, np.newaxis] + bootstrap * z, v_min, v_max)    # (B, N)
-    b = np.clip((tz - v_min) / dz, 0, N - 1)                             # (B, N): position on the support
+    tz = reward[:, np.newaxis] + bootstrap * z                           # (B, N): the shifted atoms T z_j
+    # position on the support, clipped to [0, N - 1]: the same as clipping T z_j to [v_min, v_max] first
+    b = np.clip((tz - v_min) / dz, 0, N - 1)                             # (B, N)
     lower = np.floor(b)                                                  # (B, N)
     upper_share = b - lower                                              # (B, N) in [0, 1)
     lower = lower.astype(np.intp)
