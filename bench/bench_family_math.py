@@ -11,9 +11,10 @@ sketch to the default sketch estimates the per-update cost the issues target:
 
 The real ``DDQNAgent.update`` at the default Config (Adam, n-step, gradient clipping) is timed beside
 them, so the sketch's distance from the real update shows, and "x real update (est.)" = 1 + (variant
-sketch - default sketch) / real update: the real update plus the work the variant adds. Variants are interleaved round by round;
-each figure is the median over rounds (and the best round, steadier on a loaded machine), each ratio the
-median of the per-round ratios ("x (best)": the ratio of the best rounds). A second table
+sketch - default sketch) / real update: the real update plus the work the variant adds. Variants are
+interleaved round by round; each figure is the median over rounds (and the best round, steadier on a
+loaded machine), each ratio the median of the per-round ratios ("x (best)": the ratio of the best
+rounds). A second table
 times each new function alone (forward + backward where it has one).
 
     python bench/bench_family_math.py [--rounds 7] [--number 40]
