@@ -152,3 +152,30 @@ def test_float32_stays_float32_and_bad_shapes_are_one_clear_error():
         categorical_q_values(logits, z[:50])
     with pytest.raises(ValueError, match="n_atoms >= 2"):
         categorical_support(1.0, 1.0, 51)
+
+
+@given(B=st.integers(1, 6), N=st.integers(2, 9), seed=seeds)
+def test_shifts_by_whole_atoms_land_exactly_on_support_points(B, N, seed):
+    """dz = 1 and integer rewards with gamma = 1: every shifted atom is a support point or beyond an end."""
+    rng = np.random.default_rng(seed)
+    z = categorical_support(0.0, N - 1.0, N, np.float64)
+    probs = atom_softmax(rng.normal(size=(B, N)))
+    reward = rng.integers(-N - 1, N + 2, size=B).astype(float)
+    mine = categorical_projection(probs, reward, np.zeros(B), 1.0, z)
+    np.testing.assert_allclose(mine, naive_projection(probs, reward, np.zeros(B), np.ones(B), 0.0, N - 1.0),
+                               rtol=1e-12, atol=1e-15)
+    for b in range(B):                                # a shift by k atoms, the overflow piled on the end atom
+        k = int(reward[b])
+        expected = np.zeros(N)
+        for j in range(N):
+            expected[min(max(j + k, 0), N - 1)] += probs[b, j]
+        np.testing.assert_allclose(mine[b], expected, rtol=1e-12, atol=1e-15)
+
+
+def test_float32_agrees_with_float64():
+    probs, reward, terminated, discount, z = draw(64, 51, 5)
+    f32 = lambda a: np.asarray(a, np.float32)
+    m64 = categorical_projection(probs, reward, terminated, discount, z)
+    m32 = categorical_projection(f32(probs), f32(reward), f32(terminated), f32(discount), f32(z))
+    assert m32.dtype == np.float32
+    np.testing.assert_allclose(m32, m64, atol=1e-5)

@@ -131,3 +131,14 @@ def test_float32_stays_float32_and_bad_shapes_are_one_clear_error():
         quantile_huber_loss(q, np.zeros(63, int), targets, quantile_midpoints(51))
     with pytest.raises(ValueError, match="kappa"):
         quantile_huber_loss(q, np.zeros(64, int), targets, quantile_midpoints(51), kappa=-1.0)
+
+
+def test_float32_agrees_with_float64():
+    quantiles, actions, targets, taus, weights = draw(64, 2, 51, 51, 3, False, True)
+    loss64, d64, per64 = quantile_huber_loss(quantiles, actions, targets, taus, 1.0, weights)
+    f32 = lambda a: np.asarray(a, np.float32)
+    loss32, d32, per32 = quantile_huber_loss(f32(quantiles), actions, f32(targets), f32(taus), 1.0, f32(weights))
+    assert d32.dtype == np.float32
+    assert loss32 == pytest.approx(loss64, rel=1e-5)
+    np.testing.assert_allclose(d32, d64, rtol=1e-4, atol=1e-8)
+    np.testing.assert_allclose(per32, per64, rtol=1e-5)
