@@ -5,8 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from numpy_ddqn.errors import EnvError
-from numpy_ddqn.rl.masks import (masked_argmax, masked_log_softmax, masked_max, masked_softmax, pack_masks,
-                                 random_legal_actions, unpack_masks)
+from numpy_ddqn.rl.masks import (masked_argmax, masked_log_softmax, masked_logsumexp, masked_max, masked_softmax,
+                                 pack_masks, random_legal_actions, unpack_masks)
 
 seeds = st.integers(0, 2**32 - 1)
 
@@ -109,3 +109,25 @@ def test_masked_softmax_is_stable_at_extremes():
     for t in (1e-6, 1.0):
         assert np.all(np.isfinite(masked_log_softmax(q, np.array([[True, True, True]]), t)[:, [0, 2]]))
         assert np.isclose(masked_softmax(q, None, t).sum(), 1.0)
+
+
+@given(B=st.integers(1, 8), A=st.integers(1, 7), seed=seeds, temperature=st.sampled_from([1e-3, 0.03, 1.0, 50.0]))
+def test_masked_logsumexp_is_the_soft_value_of_the_masked_softmax(B, A, seed, temperature):
+    """T log sum_legal exp(q / T) = sum_legal pi (q - T log pi): the soft value Munchausen bootstraps from."""
+    q, mask, _ = draw(B, A, seed)
+    v = masked_logsumexp(q, mask, temperature)
+    pi, log_pi = masked_softmax(q, mask, temperature), masked_log_softmax(q, mask, temperature)
+    for b in range(B):
+        legal = [i for i in range(A) if mask[b, i]]
+        assert v[b] == pytest.approx(sum(pi[b, i] * (q[b, i] - temperature * log_pi[b, i]) for i in legal),
+                                     rel=1e-9, abs=1e-9)
+        assert masked_max(q, mask)[b] <= v[b] <= masked_max(q, mask)[b] + temperature * np.log(len(legal)) + 1e-12
+
+
+def test_masked_logsumexp_tends_to_the_max_and_is_stable():
+    q = np.array([[1e4, -1e4, 3.0], [-1e4, -1e4, -1e4]], np.float32)
+    np.testing.assert_allclose(masked_logsumexp(q, None, 1e-6), [1e4, -1e4], rtol=1e-6)
+    np.testing.assert_allclose(masked_logsumexp(q, np.array([[False, True, True], [True, True, True]]), 1e-6),
+                               [3.0, -1e4], rtol=1e-6)
+    with pytest.raises(ValueError, match="temperature"):
+        masked_logsumexp(q, None, 0.0)

@@ -71,6 +71,19 @@ def unpack_masks(packed, n_actions):                  # packed: (..., ceil(A / 8
     return np.unpackbits(packed, axis=-1, count=n_actions, bitorder="little").astype(bool)
 
 
+def masked_logsumexp(q, mask=None, temperature=1.0):   # q: (B, A) -> (B,)
+    """T log sum_{a legal} exp(q_a / T) = m + T log sum_{a legal} exp((q_a - m) / T), m = max_{legal} q.
+
+    The soft maximum of the Q-values at temperature T (it tends to max q as T -> 0); with the largest legal
+    q subtracted first every exponent is <= 0, so it neither overflows nor loses the max to rounding."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    q_max = masked_max(q, mask)                              # (B,); checks q and mask
+    z = q - q_max[:, np.newaxis] if mask is None else np.where(mask, q - q_max[:, np.newaxis], -np.inf)
+    z /= temperature                                         # (B, A), <= 0 where legal, -inf where illegal
+    return q_max + temperature * np.log(np.exp(z).sum(axis=1))   # the max contributes exp(0) = 1: log >= 0
+
+
 def masked_log_softmax(q, mask=None, temperature=1.0):   # q: (B, A) -> log pi: (B, A), -inf where illegal
     """log pi(a|s) = (q_a - m) / T - log sum_{b legal} exp((q_b - m) / T), m = max_{legal} q (log-sum-exp).
 

@@ -16,9 +16,12 @@ bonus is added once, for the first action a_t at s_t (the only state and action 
 the usual choice of M-IQN code with n-step returns; the intermediate steps' bonuses are not added
 (their log pi would need the states s_{t+1..t+m-1}, which the transition no longer has).
 
-log pi is computed as (q - max q) / tau - log sum exp((q - max q) / tau), so every exponent is <= 0:
-no overflow for Q of 1e4 at tau = 1e-6. As tau -> 0, pi -> the greedy policy, tau log pi(a|s) -> q(s, a) -
-max q(s, .), and the soft bootstrap -> max_a' q'(s', a'): with alpha = 0 the target becomes DQN's.
+Both terms reduce to one log-sum-exp. With V(s) = tau log sum_a exp(q(s, a) / tau), the soft maximum:
+tau log pi(a|s) = q(s, a) - V(s), and because q' - tau log pi(a'|s') = V(s') for every a', the soft bootstrap
+sum_a' pi(a'|s') (q'(s', a') - tau log pi(a'|s')) = V(s') exactly. V is computed as max q + tau log sum
+exp((q - max q) / tau), every exponent <= 0: no overflow for Q of 1e4 at tau = 1e-6, and no 0 * log 0 for
+masked actions (they are left out of the sum). As tau -> 0, V(s') -> max_a' q'(s', a') and tau log pi(a|s)
+-> q(s, a) - max q(s, .): with alpha = 0 the target becomes DQN's.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ import numpy as np
 
 from ..nn.layers import arange
 from .checks import check_actions, check_rank, check_shape, check_transitions
-from .masks import masked_log_softmax
+from .masks import masked_logsumexp
 
 
 def munchausen_targets(reward, terminated, discount, actions, q_target, q_next_target, alpha=0.9, tau=0.03,
@@ -43,13 +46,10 @@ def munchausen_targets(reward, terminated, discount, actions, q_target, q_next_t
     check_actions(actions, B)
     if not (tau > 0 and l0 <= 0):
         raise ValueError(f"Munchausen needs tau > 0 and l0 <= 0, got tau={tau}, l0={l0}")
-    # the bonus: tau log pi(a_t|s_t) of the taken action, clipped to [l0, 0] (an illegal one would be -inf: l0)
-    tau_log_pi = tau * masked_log_softmax(q_target, mask, tau)[arange(B), actions]        # (B,)
-    bonus = alpha * np.clip(tau_log_pi, l0, 0.0)                                          # (B,)
-    # the soft value of s': sum over legal a' of pi (q' - tau log pi); illegal a' have pi = 0 and are left out
-    log_pi_next = masked_log_softmax(q_next_target, mask_next, tau)                       # (B, A)
-    pi_next = np.exp(log_pi_next)                                                         # (B, A), 0 if illegal
-    if mask_next is not None:
-        log_pi_next = np.where(mask_next, log_pi_next, 0.0)   # pi log pi -> 0 as pi -> 0; 0 * -inf would be NaN
-    soft_value = np.einsum("ba,ba->b", pi_next, q_next_target - tau * log_pi_next)       # (B,)
+    # the bonus: tau log pi(a_t|s_t) = q(s_t, a_t) - V(s_t), clipped to [l0, 0]
+    tau_log_pi = q_target[arange(B), actions] - masked_logsumexp(q_target, mask, tau)   # (B,)
+    bonus = np.minimum(np.maximum(tau_log_pi, l0), 0.0)                                 # (B,); 2x faster than np.clip
+    bonus *= alpha
+    # the soft bootstrap: sum_a' pi (q' - tau log pi) = V(s'), over the legal actions at s'
+    soft_value = masked_logsumexp(q_next_target, mask_next, tau)                        # (B,)
     return reward + bonus + discount * (1.0 - terminated) * soft_value
