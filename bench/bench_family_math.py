@@ -56,24 +56,36 @@ def dense_init(sizes, rng):                          # -> [(W, b), ...]
     return [(rng.uniform(-1, 1, (m, n)).astype(F32) / np.sqrt(m), np.zeros(n, F32)) for m, n in zip(sizes, sizes[1:])]
 
 
-def dense_forward(x, layers):                        # x: (R, n_in) -> out: (R, n_out), cache
-    """tanh hidden layers, a linear output; the cache holds each layer's input."""
-    cache = [x]
-    for W, b in layers[:-1]:
-        x = np.tanh(linear_forward(x, W, b))
-        cache.append(x)
-    return linear_forward(x, *layers[-1]), cache
+def dense_forward(x, layers, norms=None):            # x: (R, n_in) -> out: (R, n_out), cache
+    """tanh hidden layers (LayerNorm before each tanh if ``norms``), a linear output; the cache holds each
+    layer's input and each LayerNorm's cache."""
+    inputs, ln_caches = [x], []
+    for i, (W, b) in enumerate(layers[:-1]):
+        z = linear_forward(x, W, b)
+        if norms is not None:
+            z, c = layernorm_forward(z, norms[i])
+            ln_caches.append(c)
+        x = np.tanh(z)
+        inputs.append(x)
+    return linear_forward(x, *layers[-1]), (inputs, ln_caches)
 
 
-def dense_backward(dout, cache, layers, need_dx=False):   # -> grads [(dW, db), ...], dx
-    """Backward of ``dense_forward``; dx (the input's gradient) only with ``need_dx``."""
-    grads, dz = [], dout
+def dense_backward(dout, cache, layers, need_dx=False):   # dout: (R', n_out) -> grads, LayerNorm grads, dx
+    """Backward of ``dense_forward`` for the first R' rows of its cache (the s half of an s, s' forward);
+    dx (the input's gradient) only with ``need_dx``."""
+    inputs, ln_caches = cache
+    rows = dout.shape[0]
+    grads, ln_grads, dz = [], [], dout
     for i in reversed(range(len(layers))):
-        dx, dW, db = linear_backward(dz, cache[i], layers[i][0], need_dx=i > 0 or need_dx)
+        dx, dW, db = linear_backward(dz, inputs[i][:rows], layers[i][0], need_dx=i > 0 or need_dx)
         grads.append((dW, db))
         if i > 0:
-            dz = tanh_backward(dx, cache[i])
-    return grads[::-1], dx
+            dz = tanh_backward(dx, inputs[i][:rows])
+            if ln_caches:
+                x_hat, inv_std, gain = ln_caches[i - 1]
+                dz, g = layernorm_backward(dz, (x_hat[:rows], inv_std[:rows], gain))
+                ln_grads.append(g)
+    return grads[::-1], ln_grads[::-1], dx
 
 
 def sgd(params, grads):
@@ -107,7 +119,7 @@ def double_dqn_step(rng, batch, n_out=A):
         q_next_target = dense_forward(batch["s_next"], target)[0]
         y = double_dqn_targets(batch["r"], batch["term"], out[B:], q_next_target, batch["disc"])
         _, dq, _ = td_loss(out[:B], batch["a"], y)
-        grads, _ = dense_backward(dq, [c[:B] for c in cache], online)
+        grads, _, _ = dense_backward(dq, cache, online)
         sgd(flat_pairs(online), flat_pairs(grads))
     return step
 
@@ -125,7 +137,7 @@ def c51_step(rng, batch):
         logits_target = dense_forward(batch["s_next"], target)[0].reshape(B, A, N_ATOMS)
         m = categorical_double_q_targets(batch["r"], batch["term"], batch["disc"], logits[B:], logits_target, z)
         _, dlogits, _ = categorical_cross_entropy(logits[:B], batch["a"], m)
-        grads, _ = dense_backward(dlogits.reshape(B, A * N_ATOMS), [c[:B] for c in cache], online)
+        grads, _, _ = dense_backward(dlogits.reshape(B, A * N_ATOMS), cache, online)
         sgd(flat_pairs(online), flat_pairs(grads))
     return step
 
@@ -143,7 +155,7 @@ def qr_step(rng, batch, n=N_QUANTILES):
         theta_target = dense_forward(batch["s_next"], target)[0].reshape(B, A, n)
         T = quantile_double_q_targets(batch["r"], batch["term"], batch["disc"], theta[B:], theta_target)
         _, dtheta, _ = quantile_huber_loss(theta[:B], batch["a"], T, taus)
-        grads, _ = dense_backward(dtheta.reshape(B, A * n), [c[:B] for c in cache], online)
+        grads, _, _ = dense_backward(dtheta.reshape(B, A * n), cache, online)
         sgd(flat_pairs(online), flat_pairs(grads))
     return step
 
@@ -172,7 +184,7 @@ def iqn_step(rng, batch, n_taus=N_TAUS):
         T = quantile_double_q_targets(batch["r"], batch["term"], batch["disc"], theta_next_online, theta_next_target)
         _, dtheta, _ = quantile_huber_loss(theta, batch["a"], T, taus[:B])
         dout = dtheta.transpose(0, 2, 1).reshape(B * n_taus, A)      # back to the head's (R N, A) rows
-        g_head, dh = dense_backward(dout, c_head, head, need_dx=True)
+        g_head, _, dh = dense_backward(dout, c_head, head, need_dx=True)
         dpsi, dphi = hadamard_backward(dh.reshape(B, n_taus, H), c_mix)
         _, g_emb = cosine_embedding_backward(dphi, c_phi)
         _, dW0, db0 = linear_backward(tanh_backward(dpsi, psi), x, torso[0], need_dx=False)
@@ -181,53 +193,32 @@ def iqn_step(rng, batch, n_taus=N_TAUS):
 
 
 def noisy_step(rng, batch):
-    """Noisy nets: every linear layer factorised-noisy, fresh noise for the online and the target net each update."""
+    """Noisy nets: every linear layer factorised-noisy, fresh noise for the online and the target net each
+    update. The weights of a draw are built once (W = mu_W + sigma_W * eps_W, as noisy_linear_forward does)
+    and run through the same helpers as the default, so the difference is the noise's work only."""
     sizes = (OBS, H, H, A)
     online = [init_noisy_linear(m, n, rng) for m, n in zip(sizes, sizes[1:])]
     target = [{k: v.copy() for k, v in p.items()} for p in online]
     s2 = np.concatenate((batch["s"], batch["s_next"]))
 
-    def forward(x, layers, noises):
-        caches, hs = [], []
-        for i, (p, n) in enumerate(zip(layers, noises)):
-            x, c = noisy_linear_forward(x, p, n)
-            caches.append(c)
-            if i < len(layers) - 1:
-                x = np.tanh(x)
-                hs.append(x)
-        return x, (caches, hs)
+    def weights(params, noises):                     # -> [(W, b), ...] of this draw
+        return [(p["mu_W"] + p["sigma_W"] * n["eps_W"], p["mu_b"] + p["sigma_b"] * n["eps_b"])
+                for p, n in zip(params, noises)]
 
     def step():
         noise_online = [sample_noise(m, n, rng) for m, n in zip(sizes, sizes[1:])]
         noise_target = [sample_noise(m, n, rng) for m, n in zip(sizes, sizes[1:])]
-        out, (caches, hs) = forward(s2, online, noise_online)
-        q_next_target = forward(batch["s_next"], target, noise_target)[0]
+        layers = weights(online, noise_online)
+        out, cache = dense_forward(s2, layers)
+        q_next_target = dense_forward(batch["s_next"], weights(target, noise_target))[0]
         y = double_dqn_targets(batch["r"], batch["term"], out[B:], q_next_target, batch["disc"])
         _, dq, _ = td_loss(out[:B], batch["a"], y)
-        dy = dq
-        for i in reversed(range(len(online))):
-            x, W, n = caches[i]
-            dx, g = noisy_linear_backward(dy, (x[:B], W, n), need_dx=i > 0)
-            sgd(online[i].values(), g.values())
-            if i > 0:
-                dy = tanh_backward(dx, hs[i - 1][:B])
-    return step
-
-
-def munchausen_step(rng, batch):
-    """Munchausen DQN: the target net over s and s' (log-policy bonus, soft bootstrap), the online net over s."""
-    online = dense_init((OBS, H, H, A), rng)
-    target = [(W.copy(), b.copy()) for W, b in online]
-    s2 = np.concatenate((batch["s"], batch["s_next"]))
-
-    def step():
-        q, cache = dense_forward(batch["s"], online)
-        q_target_both = dense_forward(s2, target)[0]               # (2B, A)
-        y = munchausen_targets(batch["r"], batch["term"], batch["disc"], batch["a"], q_target_both[:B],
-                               q_target_both[B:])
-        _, dq, _ = td_loss(q, batch["a"], y)
-        grads, _ = dense_backward(dq, cache, online)
-        sgd(flat_pairs(online), flat_pairs(grads))
+        grads, _, _ = dense_backward(dq, cache, layers)
+        params, flat = [], []
+        for p, n, (dW, db) in zip(online, noise_online, grads):   # noisy_linear_backward's four gradients
+            params += [p["mu_W"], p["sigma_W"], p["mu_b"], p["sigma_b"]]
+            flat += [dW, dW * n["eps_W"], db, db * n["eps_b"]]
+        sgd(params, flat)
     return step
 
 
@@ -239,33 +230,14 @@ def layernorm_step(rng, batch):
     norms_t = [{k: v.copy() for k, v in n.items()} for n in norms]
     s2 = np.concatenate((batch["s"], batch["s_next"]))
 
-    def forward(x, layers, norms):
-        caches = []
-        for (W, b), ln in zip(layers[:-1], norms):
-            y, c_ln = layernorm_forward(linear_forward(x, W, b), ln)
-            caches.append((x, c_ln))
-            x = np.tanh(y)
-        caches.append((x, None))
-        return linear_forward(x, *layers[-1]), caches
-
     def step():
-        out, caches = forward(s2, online, norms)
-        q_next_target = forward(batch["s_next"], target, norms_t)[0]
+        out, cache = dense_forward(s2, online, norms)
+        q_next_target = dense_forward(batch["s_next"], target, norms_t)[0]
         y = double_dqn_targets(batch["r"], batch["term"], out[B:], q_next_target, batch["disc"])
-        _, dz, _ = td_loss(out[:B], batch["a"], y)
-        params, grads = [], []
-        for i in reversed(range(len(online))):
-            x, c_ln = caches[i]
-            dx, dW, db = linear_backward(dz, x[:B], online[i][0], need_dx=i > 0)
-            params += list(online[i])
-            grads += [dW, db]
-            if i > 0:
-                x_hat, inv_std, gain = caches[i - 1][1]
-                dy = tanh_backward(dx, x[:B])
-                dz, g_ln = layernorm_backward(dy, (x_hat[:B], inv_std[:B], gain))
-                params += [norms[i - 1]["gain"], norms[i - 1]["bias"]]
-                grads += [g_ln["gain"], g_ln["bias"]]
-        sgd(params, grads)
+        _, dq, _ = td_loss(out[:B], batch["a"], y)
+        grads, ln_grads, _ = dense_backward(dq, cache, online)
+        sgd(flat_pairs(online) + [v for n in norms for v in n.values()],
+            flat_pairs(grads) + [v for g in ln_grads for v in g.values()])
     return step
 
 

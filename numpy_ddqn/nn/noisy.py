@@ -32,12 +32,13 @@ def init_noisy_linear(n_in, n_out, rng, sigma0=0.5, dtype=np.float32):   # -> pa
 
 def scaled_noise(e):                                  # e: any shape -> same shape
     """f(e) = sign(e) sqrt|e|, the factorised noise's transform."""
-    return np.sign(e) * np.sqrt(np.abs(e))
+    return np.copysign(np.sqrt(np.abs(e)), e)
 
 
 def sample_noise(n_in, n_out, rng, dtype=np.float32):   # -> {"eps_W": (n_in, n_out), "eps_b": (n_out,)}
-    """eps_W = f(eps_in) outer f(eps_out), eps_b = f(eps_out): one Generator call of n_in + n_out normals."""
-    e = scaled_noise(rng.standard_normal(n_in + n_out)).astype(dtype)   # (n_in + n_out,)
+    """eps_W = f(eps_in) outer f(eps_out), eps_b = f(eps_out): one Generator call of n_in + n_out normals
+    (drawn in ``dtype``, float32 or float64: the two draw different streams from the same seed)."""
+    e = scaled_noise(rng.standard_normal(n_in + n_out, dtype=dtype))   # (n_in + n_out,)
     f_in, f_out = e[:n_in], e[n_in:]
     return {"eps_W": np.outer(f_in, f_out), "eps_b": f_out}
 

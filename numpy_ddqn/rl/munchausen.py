@@ -46,10 +46,13 @@ def munchausen_targets(reward, terminated, discount, actions, q_target, q_next_t
     check_actions(actions, B)
     if not (tau > 0 and l0 <= 0):
         raise ValueError(f"Munchausen needs tau > 0 and l0 <= 0, got tau={tau}, l0={l0}")
+    # V(s) and V(s') in one log-sum-exp over s and s' stacked (half the NumPy calls of two)
+    both_masks = None if mask is None and mask_next is None else np.concatenate(
+        [np.ones((B, A), bool) if m is None else m for m in (mask, mask_next)])        # (2B, A)
+    v = masked_logsumexp(np.concatenate((q_target, q_next_target)), both_masks, tau)    # (2B,)
     # the bonus: tau log pi(a_t|s_t) = q(s_t, a_t) - V(s_t), clipped to [l0, 0]
-    tau_log_pi = q_target[arange(B), actions] - masked_logsumexp(q_target, mask, tau)   # (B,)
+    tau_log_pi = q_target[arange(B), actions] - v[:B]                                   # (B,)
     bonus = np.minimum(np.maximum(tau_log_pi, l0), 0.0)                                 # (B,); 2x faster than np.clip
     bonus *= alpha
     # the soft bootstrap: sum_a' pi (q' - tau log pi) = V(s'), over the legal actions at s'
-    soft_value = masked_logsumexp(q_next_target, mask_next, tau)                        # (B,)
-    return reward + bonus + discount * (1.0 - terminated) * soft_value
+    return reward + bonus + discount * (1.0 - terminated) * v[B:]
