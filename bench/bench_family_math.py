@@ -222,6 +222,23 @@ def noisy_step(rng, batch):
     return step
 
 
+def munchausen_step(rng, batch):
+    """Munchausen DQN: the target net over s and s' (log-policy bonus, soft bootstrap), the online net over s."""
+    online = dense_init((OBS, H, H, A), rng)
+    target = [(W.copy(), b.copy()) for W, b in online]
+    s2 = np.concatenate((batch["s"], batch["s_next"]))
+
+    def step():
+        q, cache = dense_forward(batch["s"], online)
+        q_target_both = dense_forward(s2, target)[0]               # (2B, A)
+        y = munchausen_targets(batch["r"], batch["term"], batch["disc"], batch["a"], q_target_both[:B],
+                               q_target_both[B:])
+        _, dq, _ = td_loss(q, batch["a"], y)
+        grads, _, _ = dense_backward(dq, cache, online)
+        sgd(flat_pairs(online), flat_pairs(grads))
+    return step
+
+
 def layernorm_step(rng, batch):
     """Double DQN with LayerNorm after each hidden linear layer, before tanh (Gallici et al. 2024)."""
     online = dense_init((OBS, H, H, A), rng)
