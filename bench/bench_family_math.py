@@ -53,7 +53,7 @@ LR = 1e-3
 
 def dense_init(sizes, rng):                          # -> [(W, b), ...]
     """Fan-in uniform weights, zero biases, float32."""
-    return [(rng.uniform(-1, 1, (m, n)).astype(F32) / np.sqrt(m), np.zeros(n, F32)) for m, n in zip(sizes, sizes[1:])]
+    return [((rng.uniform(-1, 1, (m, n)) / np.sqrt(m)).astype(F32), np.zeros(n, F32)) for m, n in zip(sizes, sizes[1:])]
 
 
 def dense_forward(x, layers, norms=None):            # x: (R, n_in) -> out: (R, n_out), cache

@@ -74,6 +74,7 @@ def test_extreme_values_give_no_nan_or_inf(dtype, tau):
     args = (np.ones(B, dtype), np.zeros(B, dtype), dtype(0.99), np.array([1, 0, 2, 3, 0, 1]), q, q[::-1].copy())
     y = munchausen_targets(*args, 0.9, tau, -1.0)
     assert np.all(np.isfinite(y)), y
+    assert y.dtype == dtype
     mask = np.ones((B, A), bool)
     mask[:, 0] = False
     assert np.all(np.isfinite(munchausen_targets(*args, 0.9, tau, -1.0, mask, mask)))

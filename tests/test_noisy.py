@@ -61,6 +61,12 @@ def test_init_is_the_papers_factorised_init():
         assert params[name].dtype == np.float32
         assert np.all(np.abs(params[name]) <= bound) and np.abs(params[name]).max() > 0.9 * bound
     np.testing.assert_allclose(params["sigma_W"], 0.5 / np.sqrt(n_in))
+    x = np.ones((2, n_in), np.float32)
+    noise = sample_noise(n_in, n_out, np.random.default_rng(1))
+    assert noise["eps_W"].dtype == np.float32
+    y, cache = noisy_linear_forward(x, params, noise)
+    _, grads = noisy_linear_backward(y, cache)
+    assert y.dtype == np.float32 and all(g.dtype == np.float32 for g in grads.values())
     np.testing.assert_allclose(params["sigma_b"], 0.5 / np.sqrt(n_in))
 
 
