@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from gradients import check_grad
 from numpy_ddqn.nn.noisy import (init_noisy_linear, noisy_linear_backward, noisy_linear_forward,
-                                 noisy_linear_mean_forward, sample_noise, scaled_noise)
+                                 noisy_linear_mean_forward, sample_network_noise, sample_noise, scaled_noise)
 
 seeds = st.integers(0, 2**32 - 1)
 
@@ -51,6 +51,18 @@ def test_noise_is_factorised_and_drawn_from_the_passed_generator():
     np.testing.assert_allclose(scaled_noise(np.array([-4.0, 0.0, 2.25])), [-2.0, 0.0, 1.5])
     other = sample_noise(3, 4, np.random.default_rng(8), dtype=np.float64)
     assert not np.allclose(other["eps_W"], noise["eps_W"])
+
+
+@given(sizes=st.lists(st.integers(1, 9), min_size=2, max_size=5), seed=seeds)
+def test_network_noise_is_each_layers_noise_from_one_draw(sizes, seed):
+    noises = sample_network_noise(sizes, np.random.default_rng(seed), dtype=np.float64)
+    e = np.random.default_rng(seed).standard_normal(sum(m + n for m, n in zip(sizes, sizes[1:])))
+    start = 0
+    for (n_in, n_out), noise in zip(zip(sizes, sizes[1:]), noises):     # layer by layer, in order
+        f_in, f_out = scaled_noise(e[start:start + n_in]), scaled_noise(e[start + n_in:start + n_in + n_out])
+        np.testing.assert_allclose(noise["eps_W"], np.outer(f_in, f_out))
+        np.testing.assert_allclose(noise["eps_b"], f_out)
+        start += n_in + n_out
 
 
 def test_init_is_the_papers_factorised_init():
