@@ -3,7 +3,8 @@
     support   z_i = v_min + i dz,  dz = (v_max - v_min) / (N - 1),  i = 0..N-1
     head      p_i(s, a) = softmax_i(logits(s, a, .)),  Q(s, a) = sum_i p_i(s, a) z_i
     target    the distribution of r + gamma^m (1 - terminated) z, projected back onto the support (Phi, eq. 7)
-    loss      -sum_i (Phi T p)_i log p_i(s, a)   (the cross-entropy; the paper's KL minus the target's entropy)
+    loss      -sum_i (Phi T p)_i log p_i(s, a)   (the cross-entropy: the paper's KL plus the target's entropy,
+              which has no gradient)
 
 Layout: logits are (B, A, N), one row of N atoms per action. Rewards, ``terminated`` and the discount
 ``gamma^m`` (a scalar, or a (B,) array for n-step transitions cut short by the episode's end) are (B,).
@@ -85,7 +86,8 @@ def categorical_cross_entropy(logits, actions, target_probs, weights=None):   # 
 
     Only the taken action's row gets a gradient (the rest of ``dlogits`` is zero). ``weights`` are
     prioritized replay's importance weights. Returns ``(loss, dlogits (B, A, N), per_sample_loss (B,))``;
-    the per-sample loss (the KL to the target up to the target's entropy) is Rainbow's priority.
+    the per-sample loss (the KL to the target plus the target's entropy) serves as the priority (Rainbow
+    names the KL; Dopamine's Rainbow uses this cross-entropy).
     """
     check_rank("logits", logits, 3, "(B, A, N)")
     B, A, N = logits.shape
