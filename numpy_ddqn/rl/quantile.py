@@ -1,0 +1,103 @@
+"""QR-DQN and IQN: quantile targets and the quantile Huber loss (Dabney et al. 2018a, 2018b), as pure functions.
+
+    midpoints  tau_hat_i = (2i - 1) / 2N,  i = 1..N            (QR-DQN; IQN samples its taus instead)
+    target     T theta_j = r + gamma^m (1 - terminated) theta'_j(s', a*),  a* = argmax_a mean_j theta_j(s', a)
+    loss       l = sum_i mean_j rho^kappa_{tau_i}(T theta_j - theta_i),  rho^kappa_tau(u) = |tau - 1{u < 0}| L_kappa(u) / kappa
+               L_kappa(u) = u^2 / 2 if |u| <= kappa else kappa (|u| - kappa / 2)
+
+Normalisation (as both papers and Dopamine): a sum over the N predicted quantiles and a mean over the N'
+target samples, then a (weighted) mean over the batch. The Huber term is divided by kappa, as IQN's
+eq. 3 writes it (QR-DQN's eq. 10 does not; with the usual kappa = 1 the two agree). kappa = 0 is the plain
+quantile regression loss |tau - 1{u < 0}| |u| (the limit of L_kappa / kappa).
+
+Layout: quantiles are (B, A, N), one row of N quantile values per action; targets are (B, N').
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..nn.layers import arange
+from .checks import check_actions, check_rank, check_shape, check_transitions, check_weights
+from .masks import masked_argmax
+
+
+def quantile_midpoints(n, dtype=np.float32):         # -> tau_hat: (N,)
+    """tau_hat_i = (2i - 1) / 2N for i = 1..N: the quantile levels that minimise the 1-Wasserstein error."""
+    if int(n) < 1:
+        raise ValueError(f"n_quantiles must be >= 1, got {n}")
+    return ((2.0 * np.arange(1, n + 1) - 1.0) / (2.0 * n)).astype(dtype)
+
+
+def quantile_double_q_targets(reward, terminated, discount, quantiles_next_online, quantiles_next_target,
+                              mask_next=None):       # quantiles: (B, A, N') -> targets: (B, N')
+    """T theta_j = r + gamma^m (1 - terminated) theta_target,j(s', a*), a* = argmax_{a legal} mean_j theta_online,j(s', a).
+
+    Pass the target network's quantiles twice for QR-DQN's own target (a* by the target network's mean).
+    """
+    check_rank("quantiles_next_target", quantiles_next_target, 3, "(B, A, N')")
+    check_rank("quantiles_next_online", quantiles_next_online, 3, "(B, A, K)")
+    if quantiles_next_online.shape[:2] != quantiles_next_target.shape[:2]:   # IQN's K may differ from N'
+        raise ValueError(f"quantiles_next_online {quantiles_next_online.shape} and quantiles_next_target "
+                         f"{quantiles_next_target.shape} must share (B, A)")
+    B = quantiles_next_target.shape[0]
+    check_transitions(B, reward, terminated, discount)
+    a_star = masked_argmax(quantiles_next_online.mean(axis=2), mask_next)      # (B,) by the mean, Q = E[Z]
+    theta_next = quantiles_next_target[arange(B), a_star]                     # (B, N')
+    bootstrap = (discount * (1.0 - terminated))[:, np.newaxis]                # (B, 1)
+    return reward[:, np.newaxis] + bootstrap * theta_next
+
+
+def quantile_huber_loss(quantiles, actions, targets, taus, kappa=1.0, weights=None):
+    """L = mean_b w_b sum_i mean_j |tau_bi - 1{u_bij < 0}| L_kappa(u_bij) / kappa,  u_bij = T theta_bj - theta_b,a_b,i.
+
+    Args:
+        quantiles: (B, A, N) predicted quantile values theta, every action.
+        actions: (B,) taken actions; only their rows get a gradient.
+        targets: (B, N') target samples T theta (constants: no gradient flows into them).
+        taus: (N,) levels shared by the batch (QR-DQN's midpoints) or (B, N) per sample (IQN's sampled taus).
+        kappa: the Huber threshold, >= 0 (0: the plain quantile loss).
+        weights: (B,) importance weights of prioritized replay, or None.
+    Returns:
+        ``(loss, dquantiles (B, A, N), per_sample_loss (B,))``; the per-sample loss serves as a priority.
+    """
+    check_rank("quantiles", quantiles, 3, "(B, A, N)")
+    B, A, N = quantiles.shape
+    check_actions(actions, B)
+    check_rank("targets", targets, 2, "(B, N')")
+    check_shape("targets", targets, (B, targets.shape[1]))
+    if getattr(taus, "shape", None) not in ((N,), (B, N)):
+        raise ValueError(f"taus must have shape ({N},) or ({B}, {N}), got {np.shape(taus)}")
+    check_weights(weights, B)
+    if not kappa >= 0:
+        raise ValueError(f"kappa must be >= 0, got {kappa}")
+    n_target = targets.shape[1]
+    rows = arange(B)
+    theta = quantiles[rows, actions]                                  # (B, N)
+    u = targets[:, np.newaxis, :] - theta[:, :, np.newaxis]           # (B, N, N'): every (predicted, target) pair
+    tau = taus.reshape(-1, N, 1).astype(quantiles.dtype, copy=False)   # (1 or B, N, 1)
+    # (B, N, N') temporaries: 2.6 M pairs at N = N' = 200, so each is made once and then worked on in place
+    if kappa > 0:
+        clipped = np.minimum(u, kappa)
+        np.maximum(clipped, -kappa, out=clipped)                      # c = L_kappa'(u) = clip(u, -kappa, kappa)
+        scale = 1.0 / kappa
+    else:
+        clipped, scale = np.sign(u), 1.0                              # kappa = 0: |u|' = sign(u)
+    # slope = |tau - 1{u < 0}| c = tau c + (1 - 2 tau) min(c, 0): tau c where u >= 0, (1 - tau) c where u < 0
+    # (c < 0 exactly there, and c = 0 at a tie, so the tie's side does not matter)
+    slope = clipped * tau
+    below = np.minimum(clipped, 0.0)
+    below *= 1.0 - 2.0 * tau
+    slope += below
+    # rho = slope * residual with L_kappa(u) = c (u - c / 2) (kappa = 0: |u| = sign(u) u)
+    if kappa > 0:
+        clipped *= 0.5
+        u -= clipped                                                  # u is now the residual u - c / 2
+    per_sample = np.einsum("bij,bij->b", slope, u) * (scale / n_target)   # (B,)
+    # u = T theta - theta, so d u / d theta = -1; at a tie (u = 0) the slope is 0 from either side
+    d_theta = slope.sum(axis=2) * (-scale / n_target)                 # (B, N)
+    if weights is not None:
+        d_theta *= weights[:, np.newaxis]
+    loss = float(np.mean(per_sample if weights is None else weights * per_sample))
+    dquantiles = np.zeros(quantiles.shape, quantiles.dtype)           # (B, A, N)
+    dquantiles[rows, actions] = d_theta * (1.0 / B)
+    return loss, dquantiles, per_sample
