@@ -1,0 +1,12 @@
+// Render the math that pymdownx.arithmatex (generic mode) leaves as \( ... \) and \[ ... \], with the
+// KaTeX files vendored in assets/katex (no CDN). Material's document$ fires on every page load.
+document$.subscribe(({ body }) => {
+  renderMathInElement(body, {
+    delimiters: [
+      { left: "$$", right: "$$", display: true },
+      { left: "\\[", right: "\\]", display: true },
+      { left: "\\(", right: "\\)", display: false },
+    ],
+    throwOnError: true,
+  });
+});
