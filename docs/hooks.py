@@ -88,11 +88,14 @@ def render_tutorial(script: Path) -> str:
         from nbclient import NotebookClient
         NotebookClient(notebook, timeout=600, kernel_name="python3",
                        resources={"metadata": {"path": str(ROOT)}}).execute()
-    parts = [f"[Download this tutorial as a script]({script.name}) "
-             f"(jupytext percent format: `jupytext --to ipynb {script.name}` makes it a notebook).\n"]
+    download = (f"[Download this tutorial as a script]({script.name}) "
+                f"(jupytext percent format: `jupytext --to ipynb {script.name}` makes it a notebook).")
+    parts = []
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
             parts.append(cell.source)
+            if download:                                   # under the title, which the first cell holds
+                parts, download = parts + [download], None
         elif cell.cell_type == "code" and cell.source.strip():
             parts.append(f"```python\n{cell.source}\n```")
             parts.extend(render_outputs(cell.get("outputs", [])))

@@ -231,10 +231,7 @@ print(f"solved: {history.solved} at step {history.solved_at}; {history.episodes}
       f"{history.train_wall_s:.1f} s of training")
 
 # %%
-import matplotlib
-if __name__ == "__main__":
-    matplotlib.use("Agg")                      # run as a script: no window
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt               # in a notebook the figure shows inline; as a script, in a window
 
 ends = np.cumsum(history.episode_lengths)
 fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
@@ -257,7 +254,7 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The right panel is the learned Q-function along one line through the state space: when the pole leans
-# right (positive angle), pushing right scores higher, and the greedy policy pushes the cart under the
-# pole. The [Concepts](../concepts/index.md) pages take each piece further: n-step returns, prioritized
+# The right panel is the learned Q-function along one line through the state space: for a solved agent,
+# pushing right scores higher where the pole leans right (positive angle) and pushing left where it leans
+# left, so the greedy policy moves the cart under the pole. The [Concepts](../concepts/index.md) pages take each piece further: n-step returns, prioritized
 # replay and its sum tree, the dueling head, convolutions.
