@@ -67,3 +67,12 @@ def test_the_readmes_relative_links_point_at_files():
     targets = [t.split("#")[0] for t in re.findall(r"\]\(([^)\s]+)\)", readme) if not re.match(r"[a-z]+:", t)]
     assert targets, "the README links nowhere"
     assert [t for t in targets if t and not (ROOT / t).exists()] == []
+
+
+def test_ci_runs_exactly_the_readmes_test_command():
+    readme = (ROOT / "README.md").read_text()
+    commands = [c.strip() for c in re.findall(r"```bash\n(.*?)```", readme, re.S)]
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    test_command = next(c for c in commands if "pytest" in c)
+    assert test_command in ci_lines
+    assert '".[test]"' in test_command
