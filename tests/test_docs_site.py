@@ -24,6 +24,8 @@ import pytest
 
 from test_docs import public_names
 
+pytestmark = pytest.mark.slow                 # one docs build (~15-30 s) for the module, and a browser
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS_PACKAGES = ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python", "jupytext")
 MATH_PAGE = "concepts/network/"            # a page with display and inline math

@@ -15,6 +15,7 @@ def test_there_is_a_tutorial():
     assert TUTORIALS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", TUTORIALS, ids=lambda p: p.name)
 def test_the_tutorial_runs_top_to_bottom(script, tmp_path):
     pytest.importorskip("gymnasium")
