@@ -158,17 +158,23 @@ def run_chromium(browser, url, tmp_path, *action):
     return out.stdout, [line for line in out.stderr.splitlines() if ":CONSOLE" in line]
 
 
-def test_a_page_shows_rendered_math_in_chromium_with_no_network_and_no_console_message(served, tmp_path):
+def test_every_math_page_shows_rendered_math_in_chromium_with_no_network_and_no_console_message(site, served,
+                                                                                             tmp_path):
     browser = chromium()
     if browser is None:
         pytest.skip("no Chromium on this machine (Debian: apt-get install chromium): the browser check did not run")
-    url = served + MATH_PAGE
-    dom, console = run_chromium(browser, url, tmp_path, "--dump-dom")
-    assert console == [], console
-    assert dom.count('class="katex"') > 5, "KaTeX rendered no math"
-    assert "katex-error" not in dom
-    assert 'class="katex-display"' in dom
+    pages = sorted(p.parent.relative_to(site).as_posix() + "/" for p in html_pages(site)
+                   if 'class="arithmatex"' in p.read_text())
+    assert MATH_PAGE in pages and len(pages) >= 5
+    for page in pages:
+        dom, console = run_chromium(browser, served + page, tmp_path, "--dump-dom")
+        assert console == [], (page, console)
+        source = (site / page / "index.html").read_text().count('class="arithmatex"')
+        rendered = dom.count('class="katex"')
+        assert rendered >= source, f"{page}: KaTeX rendered {rendered} of {source} formulas"
+        assert "katex-error" not in dom, f"{page}: a formula KaTeX cannot parse"
+        assert "#cc0000" not in dom, f"{page}: a command KaTeX does not know (shown in its error colour)"
     shot = Path(os.environ.get("NUMPY_DDQN_DOCS_SCREENSHOT", tmp_path / "math.png"))
-    _, console = run_chromium(browser, url, tmp_path, f"--screenshot={shot}")
+    _, console = run_chromium(browser, served + MATH_PAGE, tmp_path, f"--screenshot={shot}")
     assert console == [], console
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
