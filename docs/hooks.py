@@ -38,7 +38,7 @@ def reference_modules() -> list[str]:
 def reference_page(module: str) -> str:
     """The markdown of one module's reference page: mkdocstrings' directive, plus the root's export list."""
     if module != "numpy_ddqn":
-        return f"# `{module}`\n\n::: {module}\n"
+        return f"::: {module}\n    options:\n      heading_level: 1\n"   # the module's heading is the page's title
     root = importlib.import_module(module)
     rows = []
     for name in root.__all__:
@@ -47,7 +47,7 @@ def reference_page(module: str) -> str:
         if where and where.startswith("numpy_ddqn"):
             rows.append(f"| [`{name}`][{where}.{obj.__qualname__}] | `{where}` |")
     table = "\n".join(["| name | defined in |", "|---|---|", *rows])
-    return (f"# `numpy_ddqn`\n\n::: numpy_ddqn\n    options:\n      members: false\n\n"
+    return (f"::: numpy_ddqn\n    options:\n      heading_level: 1\n      members: false\n\n"
             f"## What `import numpy_ddqn` gives you\n\n{table}\n")
 
 
