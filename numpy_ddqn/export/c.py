@@ -149,7 +149,7 @@ def c_source(policy: Policy) -> str:
         f"#define POLICY_OBS_SIZE {int(np.prod(obs_shape))}",
         f"#define POLICY_N_ACTIONS {A}",
         f"#define POLICY_SCRATCH {scratch}",
-        f'static const char POLICY_WEIGHTS_SHA256[] = "{policy.sha256()}";',
+        f'#define POLICY_WEIGHTS_SHA256 "{policy.sha256()}"',
         "",
     ]
     arrays, body = [], []
