@@ -1,9 +1,9 @@
 """Exported policies: latency per greedy action and per batch of 1,024, file sizes, and parity on 10^6 observations.
 
 CartPole-v1's default network (4-64-64-2 tanh), trained here until solved (or --checkpoint), and the MinAtar
-reference network (conv16x3,relu,flatten,dense128,relu on (10, 10, 4), 6 actions as in Breakout's full action
-set is not used: Breakout-v1 has 3) as initialised, exported as npz (policy.py), C (compiled with the machine's
-cc -O2) and ONNX (onnxruntime, one thread). Latencies are medians of interleaved rounds.
+reference network (conv16x3,relu,flatten,dense128,relu on (10, 10, 4) frames, Breakout-v1's 3 actions) as its
+preset initialises it, exported as npz (policy.py), C (compiled with the machine's cc -O2) and ONNX
+(onnxruntime, one thread). Latencies are medians of interleaved rounds over the three formats.
 
     python bench/bench_export.py                       # writes bench/EXPORT.md
     python bench/bench_export.py --check 1000000 --minatar-check 1000000

@@ -65,7 +65,7 @@ def test_c_file_is_c99_and_needs_no_library(tmp_path):
         assert "void policy_q(const float *obs, float *q)" in text
         # an object file with no undefined symbols at all: nothing from libc or libm is called
         obj = tmp_path / f"{name}.o"
-        subprocess.run([cc, "-std=c99", "-pedantic", "-Wall", "-Werror", "-O2", "-c", str(path), "-o", str(obj)],
+        subprocess.run([cc, "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-O2", "-c", str(path), "-o", str(obj)],
                        check=True, capture_output=True)
         nm = shutil.which("nm")
         if nm:
