@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from export_nets import dense_weights, obs_shape, policies
-from helpers import QUICK, cli
+from export_nets import obs_shape, policies
+from helpers import QUICK, cli, quick_flags
 from numpy_ddqn.errors import CheckpointError, ConfigError, MissingDependency
 from numpy_ddqn.export import (CPolicy, ParityError, c_source, check_parity, draw_from_space, export,
                                export_policy, find_compiler, open_artifact, save_atomic)
@@ -225,12 +225,7 @@ def test_save_atomic_keeps_the_previous_file_when_writing_fails(tmp_path):
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    flags = []
-    for name, value in QUICK.items():
-        flag = "--steps" if name == "total_steps" else "--" + name.replace("_", "-")
-        flags += [flag if value else "--no-" + flag[2:]] if isinstance(value, bool) else \
-            [flag, ",".join(map(str, value)) if isinstance(value, tuple) else str(value)]
-    done = cli("train", "--out", out, *flags, "--hidden-sizes", "16,16")
+    done = cli("train", "--out", out, *quick_flags(hidden_sizes=(16, 16)))
     assert done.returncode == 0, done.stderr
     return out
 
@@ -258,7 +253,6 @@ def test_export_format_follows_the_suffix_and_npz_is_the_default(run_dir, tmp_pa
 
 def test_export_command_fails_on_a_difference_beyond_rounding(run_dir, tmp_path, monkeypatch):
     compiler_or_skip()
-    policy, _, _ = __import__("numpy_ddqn.export", fromlist=["load_source"]).load_source(run_dir / "last.npz")
     import numpy_ddqn.export as ex
     real = ex.write_c
 
@@ -359,7 +353,3 @@ def test_agents_of_every_trained_network_kind_export_to_c(tmp_path):
 def test_export_package_imports_without_onnx():
     code = "import sys; sys.modules['onnx'] = sys.modules['onnxruntime'] = None; import numpy_ddqn.export, numpy_ddqn.export.onnx_model"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
-
-
-def test_dense_weights_helper_is_used_consistently():
-    assert len(dense_weights(np.random.default_rng(0), (3, 4, 2))) == 4

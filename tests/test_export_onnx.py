@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from export_nets import obs_shape, policies
-from helpers import QUICK, cli
+from helpers import cli, quick_flags
 from numpy_ddqn.export import check_parity, export_policy
 
 pytest.importorskip("onnx", reason="ONNX export needs the 'onnx' extra: pip install 'numpy_ddqn[onnx]'")
@@ -55,10 +55,7 @@ def test_onnx_load_rejects_a_tampered_model(tmp_path):
 
 
 def test_export_command_onnx_with_parity(tmp_path):
-    flags = ["--steps", "300", "--learning-starts", "50", "--batch-size", "16", "--hidden-sizes", "8",
-             "--eval-interval", "0", "--progress-interval", "0", "--dueling"]
-    assert QUICK["total_steps"] == 300
-    done = cli("train", "--out", tmp_path / "run", *flags)
+    done = cli("train", "--out", tmp_path / "run", *quick_flags(dueling=True))
     assert done.returncode == 0, done.stderr
     done = cli("export", tmp_path / "run" / "last.npz", tmp_path / "policy.onnx", "--check", 2000)
     assert done.returncode == 0, done.stderr

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..errors import MissingDependency, require
+from ..errors import require
 from ..policy import Policy, weights_sha256
 from .files import write_atomic
 from .graph import describe, steps
@@ -123,12 +123,3 @@ class OnnxPolicy:
         """Q-values of a batch ``(B, *obs_shape) -> (B, A)``."""
         return self.run(obs)[0]
 
-
-def missing_onnx_message() -> str | None:
-    """``None`` if onnx and onnxruntime import, else the one-line reason (for skips and errors)."""
-    try:
-        require("onnx", "onnx", "--format onnx")
-        require("onnxruntime", "onnx", "running an ONNX model")
-    except MissingDependency as e:
-        return str(e)
-    return None
