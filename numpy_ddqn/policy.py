@@ -12,7 +12,8 @@ Copy this file alone into another project, next to a ``policy.npz`` written by
 ``policy.npz`` holds only what acting needs: the layer widths, the activation, the online network's
 weights ``W0, b0, W1, b1, ...`` (``W_i: (n_in, n_out)``), and the env id for reference. The forward
 pass is the training network's own (``h = act(h @ W + b)``, linear output, in the weights' dtype), so
-the actions are the trained agent's greedy actions exactly.
+the actions are the trained agent's greedy actions exactly. The file records the weights' SHA-256
+(``weights_sha256``); ``load`` refuses a file whose weights do not match it.
 
 A network of layers (``Config.layers``, e.g. ``conv16x3,relu,flatten,dense128,relu`` on MinAtar's
 ``(10, 10, 4)`` frames) is exported with its layer list and observation shape; conv weights are
