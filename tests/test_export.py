@@ -275,6 +275,9 @@ def test_export_errors_are_one_line(run_dir, tmp_path):
     assert "ends in .npz, the suffix of --format npz, but --format c writes a .c file; name it policy.c" in done.stderr
     done = cli("export", tmp_path / "missing.npz", tmp_path / "p.npz")
     assert done.returncode == 1 and "no checkpoint or policy file at" in done.stderr
+    (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 not a zip at all")
+    done = cli("export", tmp_path / "junk.npz", tmp_path / "p.npz")
+    assert done.returncode == 1 and "is truncated or corrupt" in done.stderr and "Traceback" not in done.stderr
     with pytest.raises(ConfigError, match="unknown export format 'tflite'; expected one of npz, c, onnx"):
         export(run_dir / "last.npz", tmp_path / "x", "tflite")
     with pytest.raises(ConfigError, match="check must be an int >= 0"):

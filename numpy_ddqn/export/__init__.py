@@ -58,8 +58,11 @@ def load_source(source) -> tuple[Policy, object, np.ndarray | None]:
     path = Path(source)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint or policy file at {path}")
-    with np.load(path, allow_pickle=False) as data:
-        is_policy = "meta" in data.files
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            is_policy = "meta" in data.files
+    except Exception:                             # not a readable .npz: read_checkpoint says what is wrong
+        is_policy = False
     if is_policy:
         try:
             policy = Policy.load(path)
