@@ -311,6 +311,14 @@ class DDQN:
         """The greedy policy as a NumPy-only ``policy.Policy`` (``.save`` it to embed it elsewhere)."""
         return self._trained().policy()
 
+    def export(self, path: str | Path, format: str | None = None, check: int = 0) -> Any:
+        """Write the greedy policy as ``npz`` (policy.py), ``c`` or ``onnx`` (default: from the suffix, else npz);
+        ``check > 0`` compares it with the NumPy policy on that many observations. Returns an ``ExportResult``."""
+        from .export import export
+        policy = self.policy()
+        policy.step = self.num_timesteps
+        return export(policy, path, format, check=check)
+
     # -- files ----------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> Path:

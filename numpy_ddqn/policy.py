@@ -12,7 +12,8 @@ Copy this file alone into another project, next to a ``policy.npz`` written by
 ``policy.npz`` holds only what acting needs: the layer widths, the activation, the online network's
 weights ``W0, b0, W1, b1, ...`` (``W_i: (n_in, n_out)``), and the env id for reference. The forward
 pass is the training network's own (``h = act(h @ W + b)``, linear output, in the weights' dtype), so
-the actions are the trained agent's greedy actions exactly.
+the actions are the trained agent's greedy actions exactly. The file records the weights' SHA-256
+(``weights_sha256``); ``load`` refuses a file whose weights do not match it.
 
 A network of layers (``Config.layers``, e.g. ``conv16x3,relu,flatten,dense128,relu`` on MinAtar's
 ``(10, 10, 4)`` frames) is exported with its layer list and observation shape; conv weights are
@@ -20,6 +21,7 @@ A network of layers (``Config.layers``, e.g. ``conv16x3,relu,flatten,dense128,re
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -89,6 +91,16 @@ def conv2d(x, W, b, stride=1, padding="valid"):     # x: (B, H, W, C) NHWC, W: (
     return (cols @ W.reshape(kh * kw * c_in, c_out) + b).reshape(B, h_out, w_out, c_out)
 
 
+def weights_sha256(weights) -> str:
+    """SHA-256 of ``[W0, b0, W1, b1, ...]``: each array's dtype, shape and C-order bytes, in order."""
+    digest = hashlib.sha256()
+    for a in weights:
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.dtype.str}{a.shape};".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
 def parse_layers(text):
     """``"conv16x3,relu,flatten,dense128,relu"`` -> ``[("conv", stride, padding), ("relu",), ...]``."""
     layers = []
@@ -114,10 +126,13 @@ class Policy:
         env_id: the env it was trained on (information only).
         head: ``"linear"`` (the last layer gives Q) or ``"dueling"`` (it gives V and the advantages A,
             and Q = V + A - mean A).
+        step: the source checkpoint's env step; obs_dtype: the env's observation dtype (information only).
     """
 
     def __init__(self, weights: list, activation: str = "tanh", env_id: str | None = None,
-                 head: str = "linear", layers: str | None = None, obs_shape: tuple | None = None) -> None:
+                 head: str = "linear", layers: str | None = None, obs_shape: tuple | None = None,
+                 step: int | None = None, obs_dtype: str | None = None) -> None:
+        self.step, self.obs_dtype = step, obs_dtype
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}")
         if head not in ("linear", "dueling"):
@@ -137,7 +152,7 @@ class Policy:
             except (ValueError, IndexError) as e:
                 raise ValueError(f"weights {[W.shape for W, _ in self.layers]} do not fit layers {layers!r} on "
                                  f"observations {self.obs_shape}: {e}") from None
-            self.n_actions = q.shape[1] - (head == "dueling")
+            self.n_actions = q.shape[1]           # after the dueling aggregation: A columns
             return
         for i, (W, b) in enumerate(self.layers):
             n_in = W.shape[0] if W.ndim == 2 else None
@@ -210,6 +225,8 @@ class Policy:
                 "sizes": [self.obs_dim] + [W.shape[-1] for W, _ in self.layers]}
         if self.layer_list:
             meta.update(layers=self.layer_list, obs_shape=list(self.obs_shape))
+        meta.update({k: v for k, v in (("step", self.step), ("obs_dtype", self.obs_dtype)) if v is not None})
+        meta["weights_sha256"] = weights_sha256(self.weights())
         arrays = {f"{k}{i}": a for i, (W, b) in enumerate(self.layers) for k, a in (("W", W), ("b", b))}
         buf = io.BytesIO()
         np.savez(buf, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
@@ -235,8 +252,19 @@ class Policy:
                 raise ValueError(f"{path} is not a sound policy file: {e}") from None
         meta = read_meta(arrays, path)
         weights = check_weights(arrays, meta, path)
+        if "weights_sha256" in meta and weights_sha256(weights) != meta["weights_sha256"]:   # older files have none
+            raise ValueError(f"{path}: the weights do not match the file's SHA-256 {str(meta['weights_sha256'])[:12]}...: "
+                             f"the file was altered or damaged; export it again")
         return cls(weights, meta["activation"], meta.get("env_id"), meta.get("head", "linear"), meta.get("layers"),
-                   meta.get("obs_shape"))
+                   meta.get("obs_shape"), meta.get("step"), meta.get("obs_dtype"))
+
+    def weights(self) -> list:
+        """``[W0, b0, W1, b1, ...]`` as the file stores them."""
+        return [a for W, b in self.layers for a in (W, b)]
+
+    def sha256(self) -> str:
+        """The weights' SHA-256 (``weights_sha256``): what every exported file records."""
+        return weights_sha256(self.weights())
 
     def __repr__(self):
         if self.layer_list:

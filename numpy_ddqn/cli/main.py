@@ -101,11 +101,21 @@ def build_parser():
     pl.add_argument("--out", type=_folder, help="output folder (default: the first run folder)")
     pl.add_argument("--runs", action="store_true", help="also draw every run as a thin line")
 
-    x = sub.add_parser("export", help="write a checkpoint's greedy policy for embedding (NumPy only: numpy_ddqn/policy.py)",
-                       description="Write only what acting needs (widths, activation, online weights) to a .npz "
-                                   "that numpy_ddqn/policy.py, copied alone into another project, loads.")
-    x.add_argument("checkpoint", type=Path)
-    x.add_argument("out", type=_folder, metavar="POLICY.npz")
+    x = sub.add_parser("export", help="write a checkpoint's greedy policy for embedding: npz (policy.py), C or ONNX",
+                       description="Write only what acting needs (the online network's weights and layout) as a "
+                                   ".npz that numpy_ddqn/policy.py loads (NumPy only), one dependency-free C99 "
+                                   "file, or an ONNX model; report its size, its weights' SHA-256 and its latency "
+                                   "per greedy action, and with --check N its parity with the NumPy policy.")
+    x.add_argument("checkpoint", type=Path, help="a checkpoint (RUN/last.npz) or an exported policy .npz")
+    x.add_argument("out", type=_folder, metavar="OUT", help="the file to write (policy.npz, policy.c, policy.onnx)")
+    x.add_argument("--format", choices=("npz", "c", "onnx"),
+                   help="npz: policy.py's file (default, unless OUT ends in .c or .onnx); c: one C99 file, no "
+                        "library needed; onnx: an ONNX model (needs the 'onnx' extra)")
+    x.add_argument("--check", type=int, default=0, metavar="N",
+                   help="run the exported file on N observations (half from the checkpoint's replay, half drawn "
+                        "from the env's observation space) against the NumPy policy; exit 1 on any difference "
+                        "beyond float32 rounding (default: 0, no check; C needs a C compiler, ONNX onnxruntime)")
+    x.add_argument("--seed", type=int, default=0, help="seed of the --check observations (default: 0)")
 
     w = sub.add_parser("sweep", help="a multi-seed study or hyperparameter sweep from a TOML / JSON spec",
                        description="Run every (configuration, seed) of a sweep spec, each into its own run folder "
@@ -246,13 +256,17 @@ def cmd_plot(args):
 
 
 def cmd_export(args):
-    """Write a checkpoint's greedy policy as a policy file; print what was written."""
-    from ..rl.agent import DDQNAgent
-    policy = DDQNAgent.from_checkpoint(checkpoint_path(args.checkpoint)).policy()
+    """Export a checkpoint's greedy policy (npz, C or ONNX); print size, hash, latency and parity."""
+    from ..export import ParityError, export
     args.out.parent.mkdir(parents=True, exist_ok=True)        # like train --out: the folder is made
-    policy.save(args.out)
-    print(f"{args.out}: {policy!r} ({args.out.stat().st_size:,} bytes); load it with numpy_ddqn/policy.py: "
-          f"Policy.load({str(args.out)!r}).act(obs)")
+    try:
+        result = export(checkpoint_path(args.checkpoint), args.out, args.format, check=args.check, seed=args.seed)
+    except ParityError as e:
+        print(e.result)
+        raise
+    print(result)
+    if result.format == "npz":
+        print(f"load it with numpy_ddqn/policy.py: Policy.load({str(result.path)!r}).act(obs)")
     return 0
 
 

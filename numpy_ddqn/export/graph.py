@@ -1,0 +1,83 @@
+"""A ``Policy`` read as a flat list of steps with their shapes: what every exporter walks.
+
+The exporters are built from the exported ``Policy`` alone (weights, layer list, activation, head),
+never from the training agent, so they follow the same forward pass as ``policy.py``:
+
+    MLP:     dense, act, dense, act, ..., dense (the Q head)
+    layers:  conv / dense / act / flatten in the listed order, then the dense Q head
+    dueling: the head gives 1 + A outputs (V, then A); Q = V + (A - mean_a A)
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..policy import Policy, parse_layers
+
+
+class Step(NamedTuple):
+    """One step of the forward pass; ``in_shape`` / ``out_shape`` are per observation (NHWC for images)."""
+    kind: str                         # "dense", "conv", "flatten" or an activation name
+    in_shape: tuple
+    out_shape: tuple
+    W: np.ndarray | None = None       # dense: (n_in, n_out); conv: (kh, kw, C_in, C_out)
+    b: np.ndarray | None = None       # (n_out,)
+    stride: int = 1                   # conv
+    pads: tuple = (0, 0, 0, 0)        # conv: (top, left, bottom, right) zeros, as policy.conv2d pads
+
+
+def conv_geometry(in_hw, kernel, stride, padding):
+    """``((Ho, Wo), (top, left, bottom, right))`` of a convolution, as ``policy.conv2d`` computes them."""
+    if padding == "same":                          # out = ceil(in / s), the extra padding after (TensorFlow's)
+        totals = [max((-(-n // stride) - 1) * stride + k - n, 0) for n, k in zip(in_hw, kernel)]
+    else:
+        totals = [0, 0]
+    out = tuple((n + t - k) // stride + 1 for n, t, k in zip(in_hw, totals, kernel))
+    return out, (totals[0] // 2, totals[1] // 2, totals[0] - totals[0] // 2, totals[1] - totals[1] // 2)
+
+
+def steps(policy: Policy) -> list[Step]:
+    """The forward pass of ``policy`` as ``Step``s, the Q head last (its width is A, or 1 + A when dueling)."""
+    weights = iter(policy.layers)
+    out: list[Step] = []
+    shape = tuple(policy.obs_shape) if policy.layer_list else (policy.obs_dim,)
+
+    def dense():
+        nonlocal shape
+        W, b = next(weights)
+        if len(shape) > 1:                         # flatten implied before a dense layer (NHWC order)
+            out.append(Step("flatten", shape, (int(np.prod(shape)),)))
+            shape = out[-1].out_shape
+        out.append(Step("dense", shape, (W.shape[1],), W, b))
+        shape = (W.shape[1],)
+
+    if policy.layer_list:
+        for op in parse_layers(policy.layer_list):
+            if op[0] == "conv":
+                W, b = next(weights)
+                (ho, wo), pads = conv_geometry(shape[:2], W.shape[:2], op[1], op[2])
+                out.append(Step("conv", shape, (ho, wo, W.shape[3]), W, b, op[1], pads))
+                shape = out[-1].out_shape
+            elif op[0] == "dense":
+                dense()
+            elif op[0] == "flatten":
+                out.append(Step("flatten", shape, (int(np.prod(shape)),)))
+                shape = out[-1].out_shape
+            else:
+                out.append(Step(op[0], shape, shape))
+    else:
+        for _ in policy.layers[:-1]:
+            dense()
+            out.append(Step(policy.activation, shape, shape))
+    dense()                                        # the linear Q head
+    return out
+
+
+def describe(policy: Policy) -> str:
+    """One line naming the network: ``MLP 4-64-64-2 tanh, linear head`` or the layer list."""
+    head = "dueling head (Q = V + A - mean A)" if policy.head == "dueling" else "linear head"
+    if policy.layer_list:
+        return f"layers {policy.layer_list} on {policy.obs_shape}, {head}"
+    sizes = [policy.obs_dim] + [W.shape[1] for W, _ in policy.layers]
+    return f"MLP {'-'.join(map(str, sizes))} {policy.activation}, {head}"

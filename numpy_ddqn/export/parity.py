@@ -1,0 +1,164 @@
+"""Parity of an exported artifact with the NumPy policy, on observations from the env and the replay.
+
+Every difference is judged against a float32 rounding bound computed per observation and action,
+the textbook bound for dot products (Higham, Accuracy and Stability of Numerical Algorithms, 3.1):
+a dense or conv layer with fan-in n computed in float32 errs by at most gamma_n (|W|^T |h| + |b|),
+gamma_n = n u / (1 - n u), u = 2^-24; activations (tanh, relu, identity) are 1-Lipschitz and add at
+most 8 u |h|. Writing m for the forward pass of |obs| through |W|, |b| and no activations (it bounds
+every |h|), the Q-values of one float32 implementation err by at most
+
+    e(obs, a) = (L (gamma_n + 8u) + (A + 3) u) m(obs, a)       L layers, n the largest fan-in + 1
+
+(the dueling head's m is m_V + m_A + mean m_A), so two implementations differ by at most 2 e. A
+|dQ| beyond 2 e is an unexplained difference. A differing greedy action is explained (a near tie)
+when the reference's Q-values of the two actions are closer than their bounds together: rounding
+alone can order them either way. Anything else fails the check.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..policy import Policy
+from .graph import steps
+
+U32 = 2.0 ** -24
+"""float32's unit roundoff."""
+
+WIDE = 1e4
+"""Box bounds beyond +-WIDE (CartPole's velocities sit at float32's max) are drawn as Gymnasium draws unbounded
+dimensions, from a standard normal: uniform draws there would be ~1e38 and overflow any network."""
+
+CHUNK = 8192
+"""Observations per batch through the reference and the artifact."""
+
+
+def magnitude_policy(policy: Policy) -> Policy:
+    """The policy with |W|, |b|, identity activations and a linear head: ``q_values(|obs|)`` is m above."""
+    weights = [np.abs(a) for a in policy.weights()]
+    layers = None
+    if policy.layer_list:
+        layers = ",".join("identity" if t in ("tanh", "relu") else t for t in policy.layer_list.split(","))
+    return Policy(weights, "identity", policy.env_id, "linear", layers, policy.obs_shape)
+
+
+def rounding_bound(policy: Policy, magnitude: Policy, obs: np.ndarray) -> np.ndarray:   # (B, *obs_shape) -> (B, A)
+    """2 e(obs, a): how far two float32 implementations of ``policy`` may differ on each Q-value."""
+    plan = steps(policy)
+    layers = [s for s in plan if s.kind in ("dense", "conv")]
+    fan_in = max(int(np.prod(s.W.shape[:-1])) for s in layers) + 1
+    gamma = fan_in * U32 / (1 - fan_in * U32)
+    m = magnitude.q_values(np.abs(obs).astype(np.float64))                         # (B, A) or (B, 1 + A)
+    if policy.head == "dueling":
+        m = m[:, :1] + m[:, 1:] + m[:, 1:].mean(axis=1, keepdims=True)
+    return 2 * (len(layers) * (gamma + 8 * U32) + (policy.n_actions + 3) * U32) * m
+
+
+def draw_from_space(space, n: int, rng: np.random.Generator) -> np.ndarray:   # -> (n, *space.shape) float32
+    """``n`` observations of a Gymnasium ``Box``: uniform within its bounds, standard normal where they are
+    wider than ``WIDE``; integers and booleans over their whole range."""
+    shape, dtype = tuple(space.shape), np.dtype(space.dtype)
+    low, high = np.broadcast_to(space.low, shape), np.broadcast_to(space.high, shape)
+    if dtype == np.bool_ or np.issubdtype(dtype, np.integer):
+        return rng.integers(low.astype(np.int64), high.astype(np.int64) + 1, size=(n, *shape)).astype(np.float32)
+    wide = ~(np.isfinite(low) & np.isfinite(high) & (np.abs(low) <= WIDE) & (np.abs(high) <= WIDE))
+    lo, hi = np.where(wide, 0.0, low), np.where(wide, 1.0, high)
+    return np.where(wide, rng.standard_normal((n, *shape)), lo + (hi - lo) * rng.random((n, *shape))).astype(np.float32)
+
+
+@dataclass
+class ParityReport:
+    """What ``check_parity`` found; ``ok`` is False on any unexplained difference."""
+    artifact: str
+    n: int = 0
+    sources: dict = field(default_factory=dict)         # where the observations came from -> how many
+    max_dq: float = 0.0                                  # max |Q_artifact - Q_numpy|
+    max_dq_over_bound: float = 0.0                       # max |dQ| / (2 e): <= 1 means within rounding
+    differing_actions: int = 0
+    near_ties: list = field(default_factory=list)        # the explained differing actions (first 20 kept)
+    unexplained: list = field(default_factory=list)      # what fails the check (first 20 kept)
+    n_unexplained: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when every difference is within float32 rounding."""
+        return self.n_unexplained == 0
+
+    def __str__(self):
+        lines = [f"parity of {self.artifact} with the NumPy policy on {self.n:,} observations ("
+                 + ", ".join(f"{v:,} {k}" for k, v in self.sources.items()) + "):",
+                 f"  max |dQ| = {self.max_dq:.3g} ({self.max_dq_over_bound:.3g} of the float32 rounding bound); "
+                 f"differing greedy actions: {self.differing_actions:,}, unexplained differences: {self.n_unexplained:,}"]
+        for tie in self.near_ties[:5]:
+            lines.append(f"  near tie at observation {tie['index']:,}: actions {tie['numpy']} (NumPy) and "
+                         f"{tie['artifact']} ({self.artifact.split(' ')[0]}) have Q {tie['q_numpy']:.9g} and "
+                         f"{tie['q_other']:.9g}, {tie['gap']:.3g} apart, within float32 rounding ({tie['bound']:.3g})")
+        if len(self.near_ties) > 5:
+            lines.append(f"  ... {self.differing_actions - 5:,} more near ties")
+        for bad in self.unexplained[:5]:
+            lines.append(f"  UNEXPLAINED at observation {bad['index']:,}: {bad['what']}")
+        lines.append("  parity: OK" if self.ok else "  parity: FAILED")
+        return "\n".join(lines)
+
+
+def check_parity(policy: Policy, run: Callable, batches, artifact: str) -> ParityReport:
+    """Compare ``run(obs) -> (q, actions)`` of an artifact with ``policy`` on every ``(source, obs)`` batch."""
+    report, magnitude, start = ParityReport(artifact), magnitude_policy(policy), 0
+    for source, obs in batches:                                  # obs: (B, *obs_shape) float32
+        q_ref = policy.q_values(obs)                             # (B, A)
+        a_ref = q_ref.argmax(axis=1)
+        q_art, a_art = run(obs)
+        q_art, a_art = np.asarray(q_art, np.float64), np.asarray(a_art).astype(np.int64)
+        bound = rounding_bound(policy, magnitude, obs)           # (B, A)
+        dq = np.abs(q_art - q_ref)
+        report.max_dq = max(report.max_dq, float(dq.max()))
+        report.max_dq_over_bound = max(report.max_dq_over_bound, float((dq / bound).max()))
+        rows = np.arange(len(obs))
+        for i in np.flatnonzero(~np.all(dq <= bound, axis=1)):
+            a = int(np.argmax(dq[i] - bound[i]))
+            _flag(report, start + i, f"|dQ| = {dq[i, a]:.3g} for action {a} exceeds the float32 rounding bound "
+                                     f"{bound[i, a]:.3g}")
+        diff = np.flatnonzero(a_ref != a_art)
+        report.differing_actions += len(diff)
+        gap = q_ref[rows, a_ref] - q_ref[rows, np.clip(a_art, 0, policy.n_actions - 1)]
+        tie_bound = bound[rows, a_ref] + bound[rows, np.clip(a_art, 0, policy.n_actions - 1)]
+        for i in diff:
+            if not 0 <= a_art[i] < policy.n_actions or gap[i] > tie_bound[i]:
+                _flag(report, start + i, f"greedy action {a_art[i]} instead of {a_ref[i]}, whose Q is larger by "
+                                         f"{gap[i]:.3g}, beyond float32 rounding ({tie_bound[i]:.3g})")
+            elif len(report.near_ties) < 20:
+                report.near_ties.append(dict(index=start + int(i), numpy=int(a_ref[i]), artifact=int(a_art[i]),
+                                             q_numpy=float(q_ref[i, a_ref[i]]), q_other=float(q_ref[i, a_art[i]]),
+                                             gap=float(gap[i]), bound=float(tie_bound[i])))
+        report.sources[source] = report.sources.get(source, 0) + len(obs)
+        report.n += len(obs)
+        start += len(obs)
+    return report
+
+
+def _flag(report, index, what):
+    report.n_unexplained += 1
+    if len(report.unexplained) < 20:
+        report.unexplained.append(dict(index=int(index), what=what))
+
+
+def observation_batches(policy: Policy, n: int, rng: np.random.Generator, space=None, replay_obs=None,
+                        chunk: int = CHUNK):
+    """Yield ``(source, obs)`` batches, ``n`` observations in all: half from ``replay_obs`` (rows drawn with
+    replacement) when given, the rest from the env's observation ``space`` (``draw_from_space``), or standard
+    normal draws when the env is not available."""
+    shape = tuple(policy.obs_shape) if policy.layer_list else (policy.obs_dim,)
+    n_replay = n // 2 if replay_obs is not None and len(replay_obs) else 0
+    for source, total in (("from the replay", n_replay), ("from the observation space" if space is not None
+                                                           else "standard normal (env not available)", n - n_replay)):
+        for done in range(0, total, chunk):
+            b = min(chunk, total - done)
+            if source == "from the replay":
+                obs = np.asarray(replay_obs[rng.integers(len(replay_obs), size=b)], np.float32)
+            elif space is not None:
+                obs = draw_from_space(space, b, rng)
+            else:
+                obs = rng.standard_normal((b, *shape)).astype(np.float32)
+            yield source, obs.reshape(b, *shape)

@@ -1,0 +1,45 @@
+"""Policies of every network kind the project trains, built directly (random weights), for the export tests."""
+import numpy as np
+
+from numpy_ddqn.policy import Policy
+
+
+def dense_weights(rng, sizes, dtype=np.float32):
+    """``[W0, b0, ...]`` for widths ``sizes``, scaled so activations stay O(1)."""
+    weights = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        weights += [(rng.normal(size=(n_in, n_out)) / np.sqrt(n_in)).astype(dtype),
+                    (0.1 * rng.normal(size=n_out)).astype(dtype)]
+    return weights
+
+
+def conv_weights(rng, shapes, dtype=np.float32):
+    """``[W, b, ...]`` for conv ``(kh, kw, C, F)`` and dense ``(n_in, n_out)`` weight shapes."""
+    weights = []
+    for shape in shapes:
+        weights += [(rng.normal(size=shape) / np.sqrt(np.prod(shape[:-1]))).astype(dtype),
+                    (0.1 * rng.normal(size=shape[-1])).astype(dtype)]
+    return weights
+
+
+def policies(seed=0):
+    """name -> Policy: MLPs (tanh, relu, identity), dueling, float64, conv nets (MinAtar's, strided 'same',
+    dueling)."""
+    rng = np.random.default_rng(seed)
+    return {
+        "mlp-tanh": Policy(dense_weights(rng, (4, 64, 64, 2)), "tanh", "CartPole-v1"),
+        "mlp-relu": Policy(dense_weights(rng, (6, 32, 16, 3)), "relu", "Acrobot-v1"),
+        "mlp-identity": Policy(dense_weights(rng, (5, 7, 4)), "identity", "custom"),
+        "dueling-tanh": Policy(dense_weights(rng, (8, 24, 24, 5)), "tanh", "LunarLander-v3", "dueling"),
+        "mlp-float64": Policy(dense_weights(rng, (4, 16, 2), np.float64), "tanh", "CartPole-v1"),
+        "conv-minatar": Policy(conv_weights(rng, [(3, 3, 4, 16), (8 * 8 * 16, 32), (32, 3)]), "tanh",
+                               "MinAtar/Breakout-v1", layers="conv16x3,relu,flatten,dense32,relu", obs_shape=(10, 10, 4)),
+        "conv-strided-dueling": Policy(conv_weights(rng, [(3, 3, 2, 4), (4, 4, 4, 6), (4 * 4 * 6, 4)]), "relu",
+                                       "custom", "dueling", layers="conv4x3same,tanh,conv6x4s2same,relu,flatten,identity",
+                                       obs_shape=(7, 8, 2)),
+    }
+
+
+def obs_shape(policy):
+    """One observation's shape."""
+    return tuple(policy.obs_shape) if policy.layer_list else (policy.obs_dim,)
