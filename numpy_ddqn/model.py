@@ -17,7 +17,7 @@ from typing import Any, Callable, Union
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .checkpoint import save_checkpoint
+from .checkpoint import agent_policy, save_checkpoint
 from .config import Config
 from .errors import ConfigError
 from .policy import Policy
@@ -120,7 +120,7 @@ class DDQN:
 
     def policy(self) -> Policy:
         """The greedy policy as a NumPy-only ``policy.Policy`` (``.save`` it to embed it elsewhere)."""
-        return self._trained().policy()
+        return agent_policy(self._trained())
 
     # -- files ----------------------------------------------------------------------------
 

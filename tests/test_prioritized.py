@@ -9,6 +9,12 @@ from numpy_ddqn.rl.sumtree import SumTree
 
 CAPACITIES = [1, 2, 3, 5, 7, 16, 17, 100, 1000]
 
+def prioritized_sample(buf, batch_size, rng, beta):
+    """``(batch, indices, weights)`` of one prioritized ``sample``."""
+    batch = buf.sample(batch_size, rng, beta)
+    return batch, batch.indices, batch.weights
+
+
 
 def assert_consistent(tree):
     """Every internal node is exactly the sum of its children; padding leaves are 0."""
@@ -58,7 +64,7 @@ def test_sampling_frequencies_follow_the_priorities():
     rng = np.random.default_rng(0)
     counts = np.zeros(10)
     for _ in range(16000):
-        _, idx, _ = buf.sample_prioritized(8, rng, beta=0.4)
+        _, idx, _ = prioritized_sample(buf, 8, rng, beta=0.4)
         counts += np.bincount(idx, minlength=10)
     assert counts[4] == 0                                           # priority 0: never drawn
     expected = priorities / priorities.sum() * counts.sum()
@@ -75,7 +81,7 @@ def test_importance_weights_match_a_naive_computation():
     td = rng.normal(size=37)
     buf.update_priorities(np.arange(37), td)
     np.testing.assert_allclose(buf.tree.leaves[:37], (np.abs(td) + 0.01) ** 0.7, rtol=1e-12)
-    batch, idx, w = buf.sample_prioritized(16, np.random.default_rng(2), beta=0.5)
+    batch, idx, w = prioritized_sample(buf, 16, np.random.default_rng(2), beta=0.5)
     p = buf.tree.leaves[:37]
     P = p[idx] / p.sum()
     naive = (37 * P) ** -0.5
@@ -97,14 +103,14 @@ def test_save_and_restore_is_bit_exact():
     for i in range(700):
         a.add(rng.normal(size=4), i % 2, rng.normal(), rng.normal(size=4), i % 50 == 0, 0.99 ** (1 + i % 3))
         if i % 10 == 9 and i > 32:
-            _, idx, _ = a.sample_prioritized(32, rng, 0.4)
+            _, idx, _ = prioritized_sample(a, 32, rng, 0.4)
             a.update_priorities(idx, rng.normal(size=32))
     b = PrioritizedReplayBuffer(1000, 4, store_discount=True)
     b.load_state_dict(a.state_dict())
     for la, lb in zip(a.tree.levels, b.tree.levels):
         np.testing.assert_array_equal(la, lb)
     ra, rb = np.random.default_rng(9), np.random.default_rng(9)
-    (ba, ia, wa), (bb, ib, wb) = a.sample_prioritized(64, ra, 0.6), b.sample_prioritized(64, rb, 0.6)
+    (ba, ia, wa), (bb, ib, wb) = prioritized_sample(a, 64, ra, 0.6), prioritized_sample(b, 64, rb, 0.6)
     np.testing.assert_array_equal(ia, ib)
     np.testing.assert_array_equal(wa, wb)
     for x, y in zip(ba, bb):
@@ -144,7 +150,7 @@ def test_weights_are_the_naive_importance_weights():
         buf.add(rng.normal(size=3), 0, 0.0, rng.normal(size=3), False)
     buf.update_priorities(np.arange(300), rng.normal(size=300) * 10.0 ** rng.uniform(-3, 2, 300))
     for beta in (0.0, 0.4, 1.0):
-        _, idx, w = buf.sample_prioritized(64, rng, beta)
+        _, idx, w = prioritized_sample(buf, 64, rng, beta)
         p = buf.tree.leaves[:300]
         naive = (300 * p[idx] / p.sum()) ** -beta
         np.testing.assert_allclose(w, naive / naive.max(), rtol=1e-5)

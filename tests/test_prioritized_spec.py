@@ -8,6 +8,12 @@ from hypothesis import strategies as st
 from numpy_ddqn.checkpoint import load_checkpoint, save_checkpoint
 from numpy_ddqn.rl.prioritized import PrioritizedReplayBuffer
 
+def prioritized_sample(buf, batch_size, rng, beta):
+    """``(batch, indices, weights)`` of one prioritized ``sample``."""
+    batch = buf.sample(batch_size, rng, beta)
+    return batch, batch.indices, batch.weights
+
+
 
 def filled(capacity, stored, alpha, eps=1e-6, seed=0, obs_dim=2):
     """A buffer holding ``stored`` transitions; transition i has reward i (to check the gathered rows)."""
@@ -27,7 +33,7 @@ def test_sampling_frequencies_are_p_alpha_over_the_sum_and_unfilled_slots_are_ne
     rng = np.random.default_rng(0)
     counts = np.zeros(20)
     for _ in range(16000):
-        _, idx, _ = buf.sample_prioritized(8, rng, beta=0.4)
+        _, idx, _ = prioritized_sample(buf, 8, rng, beta=0.4)
         counts += np.bincount(idx, minlength=20)
     assert counts[12:].sum() == 0                                       # slots 12..19 hold nothing
     p = (np.abs(td) + eps) ** alpha
@@ -44,7 +50,7 @@ def test_draws_are_stratified_one_per_equal_segment(capacity, fill, B, alpha, se
     buf = filled(max(capacity, stored), stored, alpha, seed=seed)
     rng = np.random.default_rng(seed)
     buf.update_priorities(np.arange(stored), rng.normal(size=stored) * 10.0 ** rng.uniform(-3, 2, stored))
-    _, idx, _ = buf.sample_prioritized(B, rng, beta=0.5)
+    _, idx, _ = prioritized_sample(buf, B, rng, beta=0.5)
     p = buf.tree.leaves[:stored]
     right = np.cumsum(p)[idx]                              # leaf idx[k] covers [right - p, right)
     left = right - p[idx]
@@ -63,7 +69,7 @@ def test_importance_weights_match_a_naive_loop(capacity, fill, B, alpha, beta, e
     rng = np.random.default_rng(seed)
     td = rng.normal(size=stored) * 10.0 ** rng.uniform(-3, 2, stored)
     buf.update_priorities(np.arange(stored), td)
-    batch, idx, w = buf.sample_prioritized(B, rng, beta)
+    batch, idx, w = prioritized_sample(buf, B, rng, beta)
     total = sum((abs(float(t)) + eps) ** alpha for t in td)
     naive = [(stored * ((abs(float(td[i])) + eps) ** alpha / total)) ** -beta for i in idx]
     largest = max(naive)                                   # the max over this batch (Dopamine, Baselines)
@@ -91,7 +97,7 @@ def test_a_checkpoint_mid_run_continues_bit_exactly(tmp_path_factory, alpha, see
     def step(buf, rng, t):
         buf.add(rng.normal(size=3), int(rng.integers(2)), rng.normal(), rng.normal(size=3), t % 50 == 49)
         if buf.size >= 32 and t % 4 == 0:
-            batch, idx, w = buf.sample_prioritized(32, rng, beta=0.4 + 0.001 * t)
+            batch, idx, w = prioritized_sample(buf, 32, rng, beta=0.4 + 0.001 * t)
             buf.update_priorities(idx, rng.normal(size=32) * 3)
             return batch, idx, w
         return None

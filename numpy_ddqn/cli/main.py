@@ -228,8 +228,9 @@ def cmd_plot(args):
 
 def cmd_export(args):
     """Write a checkpoint's greedy policy as a policy file; print what was written."""
+    from ..checkpoint import agent_policy
     from ..rl.agent import DDQNAgent
-    policy = DDQNAgent.from_checkpoint(args.checkpoint).policy()
+    policy = agent_policy(DDQNAgent.from_checkpoint(args.checkpoint))
     policy.save(args.out)
     print(f"{args.out}: {policy!r} ({args.out.stat().st_size:,} bytes); load it with numpy_ddqn/policy.py: "
           f"Policy.load({str(args.out)!r}).act(obs)")
