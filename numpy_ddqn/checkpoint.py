@@ -15,12 +15,16 @@ import io
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .config import Config
 from .errors import CheckpointError, ConfigError
 from .policy import Policy
+
+if TYPE_CHECKING:                                 # for the annotations only: the class is passed in
+    from .rl.agent import DDQNAgent
 
 FORMAT_VERSION = 1
 
@@ -49,7 +53,7 @@ def _join(tree, arrays):
     return tree
 
 
-def save_checkpoint(path, state):
+def save_checkpoint(path: str | Path, state: dict) -> Path:
     """Write ``state`` (nested dicts of arrays, numbers, strings) to ``path`` atomically.
 
     The file is written next to its destination under a temporary name, flushed to disk, then
@@ -74,7 +78,7 @@ def save_checkpoint(path, state):
     return path
 
 
-def load_checkpoint(path):
+def load_checkpoint(path: str | Path) -> dict:
     """Read a checkpoint back into the nested state; ``CheckpointError`` if it is not a sound one."""
     path = Path(path)
     if not path.is_file():
@@ -113,8 +117,9 @@ def config_from_state(state: dict, source: object = "checkpoint") -> Config:
         raise CheckpointError(f"{source} is not a complete numpy_ddqn checkpoint ({type(e).__name__}: {e})") from None
 
 
-def agent_from_state(agent_class, state: dict, obs_dim=None, n_actions: int | None = None,
-                     source: object = "checkpoint", config: Config | None = None):
+def agent_from_state(agent_class: type[DDQNAgent], state: dict, obs_dim: int | tuple[int, ...] | None = None,
+                     n_actions: int | None = None, source: object = "checkpoint",
+                     config: Config | None = None) -> DDQNAgent:
     """The agent (an ``agent_class``, ``DDQNAgent``) a checkpoint state holds, checked against the env's spaces
     when given; ``config`` replaces the saved one (a resumed run's, with its allowed changes)."""
     config = config or config_from_state(state, source)
@@ -140,12 +145,13 @@ def agent_from_state(agent_class, state: dict, obs_dim=None, n_actions: int | No
     return agent
 
 
-def agent_from_checkpoint(agent_class, path: str | Path, obs_dim=None, n_actions: int | None = None):
+def agent_from_checkpoint(agent_class: type[DDQNAgent], path: str | Path, obs_dim: int | tuple[int, ...] | None = None,
+                          n_actions: int | None = None) -> DDQNAgent:
     """The agent saved in a checkpoint file (``last.npz``, ``best.npz``), ready to act or learn on."""
     return agent_from_state(agent_class, read_checkpoint(path), obs_dim, n_actions, source=path)
 
 
-def agent_policy(agent) -> Policy:
+def agent_policy(agent: DDQNAgent) -> Policy:
     """An agent's greedy policy (its online network) as a NumPy-only ``policy.Policy``, for export."""
     online = agent.online
     layers = getattr(online, "description", None)           # a Network of layers; an MLP has none

@@ -9,11 +9,16 @@ the total priority, all found in the ``SumTree`` in one vectorized descent.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import numpy.typing
 
 from .replay import Batch, ReplayBuffer
 from .sumtree import SumTree
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 
 class PrioritizedReplayBuffer(ReplayBuffer):
@@ -35,7 +40,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self._segment_starts = np.zeros(0)
 
     @classmethod
-    def from_config(cls, config, obs_dim: int | tuple[int, ...], obs_dtype: str | None = None
+    def from_config(cls, config: Config, obs_dim: int | tuple[int, ...], obs_dtype: str | None = None
                     ) -> PrioritizedReplayBuffer:
         """The buffer a ``Config`` asks for, with its ``per_alpha`` and ``per_eps``."""
         return cls(config.buffer_size, obs_dim, config.dtype, config.n_step > 1, config.per_alpha, config.per_eps,

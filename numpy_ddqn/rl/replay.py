@@ -7,10 +7,13 @@ Every replay type (``registry.REPLAYS``) has this class's interface: ``from_conf
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import numpy.typing
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 
 OBS_DTYPES = (None, "uint8", "bool")
@@ -74,7 +77,7 @@ class ReplayBuffer:
         self.size = 0            # rows holding a transition
 
     @classmethod
-    def from_config(cls, config, obs_dim: int | tuple[int, ...], obs_dtype: str | None = None) -> ReplayBuffer:
+    def from_config(cls, config: Config, obs_dim: int | tuple[int, ...], obs_dtype: str | None = None) -> ReplayBuffer:
         """The buffer a ``Config`` asks for (``buffer_size``, ``dtype``; a discount per transition if ``n_step > 1``)."""
         return cls(config.buffer_size, obs_dim, config.dtype, config.n_step > 1, obs_dtype)
 
