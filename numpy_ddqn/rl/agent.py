@@ -10,12 +10,9 @@ from ..checkpoint import agent_from_checkpoint, agent_from_state, config_from_st
 from ..config import Config
 from ..errors import DivergenceError
 from ..nn import clip_grad_norm, global_norm
-from .build import build_network, build_replay, build_writer, check_agent, make_optimizer
-from .registry import rule_name
+from .build import build_parts
 from .replay import Batch
-from .schedules import LinearSchedule, epsilon_schedule, learning_rate_schedule
 from .seeding import make_rngs, rng_state, set_rng_state
-from .targets import RULES
 
 
 class DDQNAgent:
@@ -41,18 +38,10 @@ class DDQNAgent:
         self.obs_dim, self.n_actions, self.obs_dtype = int(np.prod(self.obs_shape)), int(n_actions), obs_dtype
         if min(self.obs_shape) < 1 or self.n_actions < 1:
             raise ValueError(f"obs_dim and n_actions must be >= 1, got {obs_dim} and {n_actions}")
-        self.memory = check_agent(config, self.obs_shape, self.n_actions, obs_dtype)   # before allocating
-        self.rngs = make_rngs(config.seed)
-        self.online = build_network(config, self.obs_shape, self.n_actions, self.rngs.init)
-        self.target = build_network(config, self.obs_shape, self.n_actions, self.rngs.init)
-        self.target.copy_from(self.online)
-        self.optimizer = make_optimizer(config)
-        self.replay = build_replay(config, self.obs_shape, obs_dtype)
-        self.writer = build_writer(config, self.replay)   # one-step or n-step transitions into the replay
-        self.rule = RULES[rule_name(config)]              # the learning rule: targets and loss
-        self.epsilon_schedule = epsilon_schedule(config)
-        self.learning_rate_schedule = learning_rate_schedule(config)
-        self.beta_schedule = LinearSchedule(config.per_beta, 1.0, config.total_steps)   # PER: beta -> 1
+        self.rngs = make_rngs(config.seed)        # init, explore, replay: independent streams
+        (self.memory, self.online, self.target, self.optimizer, self.replay, self.writer, self.rule,
+         self.epsilon_schedule, self.learning_rate_schedule, self.beta_schedule) = build_parts(
+            config, self.obs_shape, self.n_actions, obs_dtype, self.rngs.init)   # rl/build.py: each from its registry
         self.steps = 0                    # transitions observed (env steps)
         self.updates = 0                  # gradient updates done
         self.reuse = True                 # networks write into arrays they keep (MLP): no allocation per update

@@ -1,10 +1,13 @@
-"""The builder: from a ``Config`` and the env's spaces to the agent's parts (networks, replay, writer, optimizer).
+"""The builder: from a ``Config`` and the env's spaces to the agent's parts (``build_parts``: networks, optimizer,
+replay, n-step writer, learning rule, schedules).
 
 Each part comes from its registry (``registry.py`` says which entry a config selects), checked before anything
 is allocated: a config that cannot work here (layers that do not fit the observations, more memory than the
 machine has, a head that needs more actions) fails in one line naming the field.
 """
 from __future__ import annotations
+
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -16,8 +19,10 @@ from ..nn.network import count_params
 from ..nn.optim import SGD, Adam
 from .memory import MemoryPlan, check_memory, plan_memory
 from .nstep import NStepWriter, OneStepWriter, make_writer
-from .registry import REPLAYS, head_name, replay_name
+from .registry import REPLAYS, head_name, replay_name, rule_name
 from .replay import ReplayBuffer
+from .schedules import LinearSchedule, epsilon_schedule, learning_rate_schedule
+from .targets import RULES, Rule
 
 
 def make_optimizer(config: Config) -> SGD | Adam:
@@ -68,3 +73,32 @@ def build_replay(config: Config, obs_shape: tuple[int, ...], obs_dtype: str | No
 def build_writer(config: Config, replay: ReplayBuffer) -> OneStepWriter | NStepWriter:
     """What turns env steps into stored transitions: one-step, or ``config.n_step``-step returns."""
     return make_writer(replay, config.n_step, config.gamma)
+
+
+class Parts(NamedTuple):
+    """What ``build_parts`` makes: everything an agent holds besides its counters and random streams."""
+    memory: MemoryPlan                    # the bytes it holds, computed before allocating
+    online: MLP | Network                 # Q_online
+    target: MLP | Network                 # Q_target, equal to Q_online at the start
+    optimizer: SGD | Adam
+    replay: ReplayBuffer                  # of the config's replay type
+    writer: OneStepWriter | NStepWriter   # env steps -> stored transitions
+    rule: Rule                            # targets and loss
+    epsilon_schedule: Callable            # step -> epsilon
+    learning_rate_schedule: Callable      # step -> learning rate
+    beta_schedule: Callable               # step -> prioritized replay's beta, annealed to 1
+
+
+def build_parts(config: Config, obs_shape: tuple[int, ...], n_actions: int, obs_dtype: str | None,
+                init_rng: np.random.Generator) -> Parts:
+    """An agent's parts, each from its registry; ``ConfigError`` in one line, before allocating, if they cannot
+    be built. Both networks draw their initial weights from ``init_rng`` (online first), then the target copies
+    the online one."""
+    memory = check_agent(config, obs_shape, n_actions, obs_dtype)
+    online = build_network(config, obs_shape, n_actions, init_rng)
+    target = build_network(config, obs_shape, n_actions, init_rng)
+    target.copy_from(online)
+    replay = build_replay(config, obs_shape, obs_dtype)
+    return Parts(memory, online, target, make_optimizer(config), replay, build_writer(config, replay),
+                 RULES[rule_name(config)], epsilon_schedule(config), learning_rate_schedule(config),
+                 LinearSchedule(config.per_beta, 1.0, config.total_steps))
