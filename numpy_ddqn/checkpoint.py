@@ -1,19 +1,29 @@
-"""Checkpoints as ``.npz`` files (no pickle), written atomically.
+"""Checkpoints as ``.npz`` files (no pickle), written atomically, and what is read back from them.
 
 Layout: every array of the state sits under a path-like key (``agent/online``,
 ``agent/optimizer/m``, ``agent/replay/obs``); everything else (config, counters, RNG states) is one
 JSON document under ``meta.json`` in which each array is replaced by ``{"__array__": key}``.
+
+Reading: ``read_checkpoint`` (the state), ``config_from_state`` (its ``Config``), ``agent_from_state`` /
+``agent_from_checkpoint`` (the agent, checked against the env's spaces; ``DDQNAgent.from_state`` and
+``DDQNAgent.from_checkpoint`` are these), ``agent_policy`` (an agent's greedy policy, for export). This module
+needs only NumPy, the config and the standalone ``policy.py``: the agent's class is passed in, never imported.
 """
 from __future__ import annotations
 
 import io
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import CheckpointError
-from .policy import write_atomic
+from .config import Config
+from .errors import CheckpointError, ConfigError
+from .policy import Policy, write_atomic
+
+if TYPE_CHECKING:                                 # for the annotations only: the class is passed in
+    from .rl.agent import DDQNAgent
 
 FORMAT_VERSION = 1
 
@@ -42,7 +52,7 @@ def _join(tree, arrays):
     return tree
 
 
-def save_checkpoint(path, state):
+def save_checkpoint(path: str | Path, state: dict) -> Path:
     """Write ``state`` (nested dicts of arrays, numbers, strings) to ``path`` atomically.
 
     The file is written next to its destination under a temporary name, flushed to disk, then
@@ -57,7 +67,7 @@ def save_checkpoint(path, state):
     return write_atomic(path, buf.getbuffer())
 
 
-def load_checkpoint(path):
+def load_checkpoint(path: str | Path) -> dict:
     """Read a checkpoint back into the nested state; ``CheckpointError`` if it is not a sound one."""
     path = Path(path)
     if not path.is_file():
@@ -81,3 +91,59 @@ def load_checkpoint(path):
         return _join(meta, arrays)
     except KeyError as e:
         raise CheckpointError(f"{path} is corrupt: array {e} is missing") from None
+
+
+read_checkpoint = load_checkpoint
+
+
+def config_from_state(state: dict, source: object = "checkpoint") -> Config:
+    """The ``Config`` a checkpoint state was trained with; ``CheckpointError`` if missing or invalid."""
+    try:
+        return Config.from_dict(state["config"])
+    except ConfigError as e:
+        raise CheckpointError(f"{source} holds an invalid config: {e}") from None
+    except (KeyError, TypeError) as e:
+        raise CheckpointError(f"{source} is not a complete numpy_ddqn checkpoint ({type(e).__name__}: {e})") from None
+
+
+def agent_from_state(agent_class: type[DDQNAgent], state: dict, obs_dim: int | tuple[int, ...] | None = None,
+                     n_actions: int | None = None, source: object = "checkpoint",
+                     config: Config | None = None) -> DDQNAgent:
+    """The agent (an ``agent_class``, ``DDQNAgent``) a checkpoint state holds, checked against the env's spaces
+    when given; ``config`` replaces the saved one (a resumed run's, with its allowed changes)."""
+    config = config or config_from_state(state, source)
+    try:
+        saved_obs, saved_actions = int(state["obs_dim"]), int(state["n_actions"])
+        agent_state = state["agent"]
+        saved_shape = tuple(int(n) for n in state.get("obs_shape", (saved_obs,)))   # images: (H, W, C)
+        saved_obs_dtype = state.get("obs_dtype")
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise CheckpointError(f"{source} is not a complete numpy_ddqn checkpoint ({type(e).__name__}: {e})") from None
+    if saved_obs_dtype not in (None, "uint8", "bool"):
+        raise CheckpointError(f"{source} has an unknown observation storage {saved_obs_dtype!r}")
+    shape = None if obs_dim is None else tuple(int(n) for n in np.atleast_1d(obs_dim))
+    if (shape is not None and shape != saved_shape) or (n_actions is not None and n_actions != saved_actions):
+        saved_what = saved_obs if len(saved_shape) == 1 else saved_shape
+        raise CheckpointError(f"{source} was trained on {config.env_id} with {saved_what} observations and "
+                              f"{saved_actions} actions; this env has {obs_dim} and {n_actions}")
+    agent = agent_class(saved_shape if len(saved_shape) > 1 else saved_obs, saved_actions, config, saved_obs_dtype)
+    try:
+        agent.load_state_dict(agent_state)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise CheckpointError(f"{source} does not fit the network {agent.online.sizes}: {e}") from None
+    return agent
+
+
+def agent_from_checkpoint(agent_class: type[DDQNAgent], path: str | Path, obs_dim: int | tuple[int, ...] | None = None,
+                          n_actions: int | None = None) -> DDQNAgent:
+    """The agent saved in a checkpoint file (``last.npz``, ``best.npz``), ready to act or learn on."""
+    return agent_from_state(agent_class, read_checkpoint(path), obs_dim, n_actions, source=path)
+
+
+def agent_policy(agent: DDQNAgent) -> Policy:
+    """An agent's greedy policy (its online network) as a NumPy-only ``policy.Policy``, for export."""
+    online = agent.online
+    layers = getattr(online, "description", None)           # a Network of layers; an MLP has none
+    return Policy(online.get_weights(), agent.config.activation, agent.config.env_id, head=online.head_name,
+                  layers=layers, obs_shape=agent.obs_shape if layers else None)
+

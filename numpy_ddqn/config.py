@@ -21,6 +21,7 @@ from .nn import ACTIVATIONS as _ACTIVATIONS
 from .nn import LOSSES as _LOSSES
 from .nn import OPTIMIZERS as _OPTIMIZERS
 from .nn.network import parse_layers
+from .presets import PRESETS, preset_name
 
 ACTIVATIONS = tuple(_ACTIVATIONS)       # the choices come from the nn/ registries
 OPTIMIZERS = tuple(_OPTIMIZERS)
@@ -39,7 +40,8 @@ class Config:
     """Hyperparameters and run settings. Defaults solve CartPole-v1 (see ``bench/``)."""
 
     # -- the run --
-    env_id: str = _f("CartPole-v1", "Gymnasium env id (flat Box observations, Discrete actions); also "
+    env_id: str = _f("CartPole-v1", "Gymnasium env id (Box observations: vectors, or (H, W, C) images "
+                                    "with layers; Discrete actions); also "
                                     "'module:EnvName-v0' (imports module, which registers the id) or "
                                     "'package.module:ClassName' (an env class, instantiated)")
     env_kwargs: str = _f("{}", "keyword arguments of the env, as a JSON object, e.g. '{\"length\": 8}'")
@@ -326,48 +328,3 @@ def load_config_file(path: str | Path, base: Config | None = None) -> Config:
     if base is None:
         return Config.for_env(fields.pop("env_id", Config.env_id), **fields)
     return base.replace(**fields)
-
-
-def preset_name(env_id: str) -> str | None:
-    """The key of ``PRESETS`` that applies to ``env_id``, or ``None``.
-
-    Gymnasium's ``module:EnvName-v0`` form uses the preset of ``EnvName-v0``.
-    """
-    name = env_id.rsplit(":", 1)[-1]
-    return name if name in PRESETS else None
-
-
-PRESETS = {
-    "CartPole-v1": {},
-    # 5-step returns: 5/5 seeds solve within 20,000 steps, one-step 1/5 (bench/ABLATION.md)
-    "Acrobot-v1": dict(total_steps=100_000, learning_rate=6.3e-4, buffer_size=50_000, batch_size=128,
-                       learning_starts=1_000, gamma=0.99, target_update_interval=250, train_freq=4,
-                       gradient_steps=4, exploration_steps=12_000, epsilon_end=0.1,
-                       hidden_sizes=(256, 256), activation="relu"),
-    # 5-step returns: 5/5 seeds solve within 60,000 steps, one-step 0/5 (bench/ABLATION.md)
-    "MountainCar-v0": dict(total_steps=120_000, learning_rate=4e-3, buffer_size=10_000, batch_size=128,
-                           learning_starts=1_000, gamma=0.98, target_update_interval=600, train_freq=16,
-                           gradient_steps=8, exploration_steps=24_000, epsilon_end=0.07,
-                           hidden_sizes=(256, 256), activation="relu"),
-    # rl-zoo's DQN hyperparameters with 3-step returns: 5/5 seeds solve within 150,000 steps (bench/ABLATION.md);
-    # evaluations every 5,000 steps (its episodes are long)
-    "LunarLander-v3": dict(n_step=3, total_steps=150_000, learning_rate=6.3e-4, buffer_size=50_000, batch_size=128,
-                           learning_starts=1_000, gamma=0.99, target_update_interval=250, train_freq=4,
-                           gradient_steps=4, exploration_steps=12_000, epsilon_end=0.1,
-                           hidden_sizes=(256, 256), activation="relu", eval_interval=5_000),
-}
-
-# MinAtar (pip install ".[minatar]"): the reference agent of Young & Tian (2019) where it fits: one conv of
-# 16 3x3 filters, ReLU, 128 units, batch 32, replay 100,000, target sync every 1,000 frames, one update per
-# frame after 5,000, epsilon 1 -> 0.1 over 100,000 frames, 500,000 frames (bench/PIXELS.md)
-MINATAR = dict(layers="conv16x3,relu,flatten,dense128,relu", total_steps=500_000, batch_size=32,
-               buffer_size=100_000, learning_starts=5_000, train_freq=1, gradient_steps=1,
-               target_update_interval=1_000, epsilon_start=1.0, epsilon_end=0.1, exploration_steps=100_000,
-               gamma=0.99, optimizer="adam", learning_rate=2.5e-4, adam_eps=1.5e-4, n_step=3,
-               eval_interval=25_000, eval_episodes=10)
-for _game in ("Breakout", "SpaceInvaders"):
-    for _version in ("v0", "v1"):
-        PRESETS[f"MinAtar/{_game}-{_version}"] = dict(MINATAR)
-"""Per-env hyperparameters (Acrobot, MountainCar and LunarLander follow rl-zoo's tuned DQN, with the n-step
-returns measured to help: 5 steps for Acrobot and MountainCar, 3 for LunarLander; MinAtar follows its
-reference agent, above)."""

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .callbacks import as_callback
-from .checkpoint import save_checkpoint
+from .checkpoint import agent_policy, save_checkpoint
 from .config import Config
 from .errors import ConfigError
 from .policy import Policy, as_observation
@@ -309,7 +309,7 @@ class DDQN:
 
     def policy(self) -> Policy:
         """The greedy policy as a NumPy-only ``policy.Policy`` (``.save`` it to embed it elsewhere)."""
-        return self._trained().policy()
+        return agent_policy(self._trained())
 
     def export(self, path: str | Path, format: str | None = None, check: int = 0) -> Any:
         """Write the greedy policy as ``npz`` (policy.py), ``c`` or ``onnx`` (default: from the suffix, else npz);

@@ -79,6 +79,21 @@ def as_observation(obs, dtype) -> np.ndarray:
     return x
 
 
+def linear_head(out):                           # out: (B, A) -> q: (B, A)
+    """Q = out: the last linear layer gives the Q-values."""
+    return out
+
+
+def dueling_head(out):                          # out: (B, 1 + A), read as (V, A) -> q: (B, A)
+    """Q = V + A - mean_a A   (Wang et al. 2016)."""
+    v, a = out[:, :1], out[:, 1:]
+    return v + (a - a.mean(axis=1, keepdims=True))
+
+
+HEADS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"linear": linear_head, "dueling": dueling_head}
+"""Q heads by name (as the training networks' ``numpy_ddqn.nn.heads.HEADS``): ``out -> q``."""
+
+
 def conv2d(x, W, b, stride=1, padding="valid"):     # x: (B, H, W, C) NHWC, W: (kh, kw, C, F) -> (B, Ho, Wo, F)
     """out[n, i, j, f] = b[f] + sum_{p, q, c} xpad[n, i*s + p, j*s + q, c] W[p, q, c, f] (im2col + one product)."""
     kh, kw, c_in, c_out = W.shape
@@ -135,8 +150,8 @@ class Policy:
         self.step, self.obs_dtype = step, obs_dtype
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}")
-        if head not in ("linear", "dueling"):
-            raise ValueError(f"unknown head {head!r}; expected 'linear' or 'dueling'")
+        if head not in HEADS:
+            raise ValueError(f"unknown head {head!r}; expected one of {sorted(HEADS)}")
         if len(weights) < 2 or len(weights) % 2:
             raise ValueError(f"expected [W0, b0, W1, b1, ...], got {len(weights)} arrays")
         self.layers = [(np.asarray(weights[i]), np.asarray(weights[i + 1])) for i in range(0, len(weights), 2)]
@@ -162,7 +177,7 @@ class Policy:
         self.dtype = self.layers[0][0].dtype
         self.activation, self.env_id, self.head = activation, env_id, head
         self.obs_dim = self.layers[0][0].shape[0]
-        self.n_actions = self.layers[-1][0].shape[1] - (head == "dueling")
+        self.n_actions = HEADS[head](np.zeros((1, self.layers[-1][0].shape[1]), self.dtype)).shape[1]
         self._act = ACTIVATIONS[activation]
 
     def _forward(self, h):                        # (B, *obs_shape) -> (B, A): the layer list, then the head
@@ -182,9 +197,7 @@ class Policy:
         q = h.reshape(h.shape[0], -1) @ W + b     # the linear head
         if next(weights, None) is not None:
             raise ValueError("more weights than layers")
-        if self.head == "dueling":                # Q = V + A - mean_a A
-            q = q[:, :1] + (q[:, 1:] - q[:, 1:].mean(axis=1, keepdims=True))
-        return q
+        return HEADS[self.head](q)
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:                      # (obs_dim,) -> (A,) or (B, obs_dim) -> (B, A)
         """Q-values of one observation or a batch (``ValueError`` for NaN, inf or non-numbers)."""
@@ -208,8 +221,7 @@ class Policy:
         W, b = self.layers[-1]
         q = h @ W                                 # the linear output layer
         q += b
-        if self.head == "dueling":                # Q = V + A - mean_a A
-            q = q[:, :1] + (q[:, 1:] - q[:, 1:].mean(axis=1, keepdims=True))
+        q = HEADS[self.head](q)
         return q[0] if single else q
 
     def act(self, obs: np.ndarray) -> int | np.ndarray:

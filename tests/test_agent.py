@@ -118,7 +118,7 @@ def test_the_allocation_free_update_learns_exactly_what_the_allocating_one_does(
     def trained(fast):
         agent = DDQNAgent(4, 3, Config(learning_starts=32, batch_size=32, hidden_sizes=(16, 8), seed=5, **fields))
         if not fast:
-            agent._reuse = {}
+            agent.reuse = False
         rng = np.random.default_rng(0)
         obs = rng.normal(size=4)
         for _ in range(232):

@@ -96,3 +96,23 @@ def test_other_architecture_is_refused(tmp_path):
 def test_missing_file():
     with pytest.raises(CheckpointError, match="no checkpoint"):
         load_checkpoint("/nonexistent/c.npz")
+
+
+def test_a_checkpoint_written_by_numpy_ddqn_0_2_loads_acts_alike_and_trains_on(tmp_path):
+    """tests/fixtures/checkpoint-0.2-*.npz: written at e45ef66 (before the registries) by a dueling, prioritized,
+    3-step agent with its replay, 2 steps into an episode; its Q-values on 16 observations were saved beside it."""
+    import shutil
+    from pathlib import Path
+
+    from numpy_ddqn import train
+    fixtures = Path(__file__).parent / "fixtures"
+    path = fixtures / "checkpoint-0.2-dueling-per-nstep.npz"
+    expected = np.load(fixtures / "checkpoint-0.2-dueling-per-nstep-q.npz")
+    agent = DDQNAgent.from_checkpoint(path, 4, 2)
+    assert agent.online.head_name == "dueling" and agent.steps == int(expected["steps"])
+    assert agent.updates == int(expected["updates"]) and agent.replay.size == int(expected["replay_size"])
+    assert agent.replay.tree.total > 0 and len(agent.writer.accumulators[0].pending) == 2   # its n-step window
+    np.testing.assert_allclose(agent.online(expected["obs"]), expected["q"], rtol=1e-5, atol=1e-6)
+    shutil.copy(path, tmp_path / "last.npz")
+    history = train(agent.config.replace(total_steps=agent.steps + 300), out_dir=tmp_path, resume=tmp_path / "last.npz")
+    assert history.steps == agent.steps + 300

@@ -124,14 +124,14 @@ def test_an_env_crash_mid_run_saves_logs_and_resumes(faulty, tmp_path):
 def test_an_unexpected_exception_in_the_loop_is_saved_and_named(faulty, tmp_path, monkeypatch):
     _, module = faulty
     from numpy_ddqn.rl.agent import DDQNAgent
-    original = DDQNAgent.observe
+    original = DDQNAgent.store
 
     def broken(self, *args):
         if self.steps == 120:
             raise RuntimeError("a bug in the agent")
         return original(self, *args)
 
-    monkeypatch.setattr(DDQNAgent, "observe", broken)
+    monkeypatch.setattr(DDQNAgent, "store", broken)
     with pytest.raises(TrainingError, match=r"at env step 120 by an unexpected RuntimeError: a bug in the agent; "
                                             r"saved at that step") as e:
         train(Config(**QUICK), env=module.Faulty(), out_dir=tmp_path)

@@ -177,10 +177,9 @@ def test_reuse_and_forward_one_give_the_same_values_bit_for_bit(depth, width, B,
     """The training step's reuse=True forward/backward and the acting path's forward_one compute exactly what
     the allocating forward/backward compute (same kernels, same order): a speed-up, not another function.
     forward_one equals a one-row forward: NumPy does a one-row matmul as the vector-matrix product np.dot does."""
-    from numpy_ddqn.nn.dueling import DuelingMLP
     rng = np.random.default_rng(seed)
     sizes = (n_in,) + (width,) * depth + (max(n_out, 2) if dueling else n_out,)
-    net = (DuelingMLP if dueling else MLP)(sizes, activation, dtype, rng)
+    net = MLP(sizes, activation, dtype, rng, head="dueling" if dueling else "linear")
     net.flat += (0.1 * rng.normal(size=net.n_params)).astype(dtype)
     x, g = rng.normal(size=(B, n_in)).astype(dtype), rng.normal(size=(B, sizes[-1])).astype(dtype)
     q, cache = net.forward(x)

@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from numpy_ddqn.checkpoint import agent_policy
 from numpy_ddqn.config import Config
 from numpy_ddqn.errors import ConfigError
 from numpy_ddqn.nn import numeric_grad
@@ -31,7 +32,7 @@ def test_weighted_n_step_dueling_gradient_matches_finite_differences(B, A, loss,
     w = rng.random(B) + 0.1
     a_star = agent.online(batch.next_obs).argmax(axis=1)            # the Double-DQN target, by hand
     y = batch.reward + discount * (1 - batch.terminated) * agent.target(batch.next_obs)[np.arange(B), a_star]
-    value, grad, _, _ = agent.gradient(batch, w)
+    value, grad, _, _ = agent.gradient(batch._replace(weights=w))
     assert value == pytest.approx(naive_loss(agent.online(batch.obs), batch.action, y, w, loss), rel=1e-10)
     numeric = numeric_grad(lambda: naive_loss(agent.online(batch.obs), batch.action, y, w, loss), agent.online.flat)
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8, err_msg="mine vs numeric")
@@ -93,7 +94,7 @@ def test_a_dueling_agents_exported_policy_acts_like_it():
     agent = DDQNAgent(4, 3, Config(dueling=True, hidden_sizes=(8,)))
     agent.online.flat += np.random.default_rng(0).normal(size=agent.online.n_params)
     obs = np.random.default_rng(1).normal(size=(200, 4)).astype(np.float32)
-    policy = agent.policy()
+    policy = agent_policy(agent)
     assert policy.head == "dueling" and policy.n_actions == 3
     np.testing.assert_array_equal(policy.q_values(obs), agent.online(obs))
     assert [policy.act(o) for o in obs] == [agent.greedy_action(o) for o in obs]

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from numpy_ddqn import Config, train
+from numpy_ddqn.checkpoint import agent_policy
 from numpy_ddqn.errors import ConfigError, EnvError
 from numpy_ddqn.rl.agent import DDQNAgent
 from numpy_ddqn.rl.memory import plan_memory
@@ -18,6 +19,12 @@ from numpy_ddqn.rl.replay import ReplayBuffer
 
 gym = pytest.importorskip("gymnasium")
 MINATAR = "MinAtar/Breakout-v1"
+
+def prioritized_sample(buf, batch_size, rng, beta):
+    """``(batch, indices, weights)`` of one prioritized ``sample``."""
+    batch = buf.sample(batch_size, rng, beta)
+    return batch, batch.indices, batch.weights
+
 
 
 def frames(n, shape, seed, dtype=bool):
@@ -62,7 +69,7 @@ def test_prioritized_replay_and_checkpoint_state_of_packed_frames():
     obs = frames(5, (4, 4, 3), 0)
     for i in range(5):
         buf.add(obs[i], 0, 0.0, obs[i], False)
-    batch, idx, _ = buf.sample_prioritized(3, np.random.default_rng(0), 0.4)
+    batch, idx, _ = prioritized_sample(buf, 3, np.random.default_rng(0), 0.4)
     np.testing.assert_array_equal(batch.obs, obs[idx].astype(np.float32))
     other = PrioritizedReplayBuffer(8, (4, 4, 3), np.float32, obs_dtype="bool")
     other.load_state_dict(buf.state_dict())
@@ -149,7 +156,7 @@ def test_the_exported_policy_of_a_conv_net_acts_like_the_agent_with_numpy_alone(
         agent = DDQNAgent((7, 6, 3), 3, config, "bool")
         agent.online.flat[...] = np.random.default_rng(0).normal(size=agent.online.n_params) * 0.3
         obs = frames(16, (7, 6, 3), 1)
-        path = agent.policy().save(tmp_path / f"policy{dueling}.npz")
+        path = agent_policy(agent).save(tmp_path / f"policy{dueling}.npz")
         code = (f"import sys, numpy as np; sys.modules['gymnasium'] = None; sys.path.insert(0, {str(tmp_path)!r}); "
                 f"from policy import Policy; p = Policy.load({str(path)!r}); "
                 f"obs = np.load({str(tmp_path / 'obs.npy')!r}); print(p.act(obs).tolist()); print(p.act(obs[0]))")
@@ -162,6 +169,7 @@ def test_the_exported_policy_of_a_conv_net_acts_like_the_agent_with_numpy_alone(
         batch, single = out.stdout.splitlines()
         assert json.loads(batch) == expected.tolist() and int(single) == expected[0]
         np.testing.assert_allclose(Policy.load(path).q_values(obs), agent.online(obs), rtol=1e-5, atol=1e-6)
+        assert Policy.load(path).n_actions == 3               # a dueling conv policy counted one action short
         with pytest.raises(ValueError, match=r"expected an observation of shape \(7, 6, 3\)"):
             Policy.load(path).act(np.zeros(126))
 

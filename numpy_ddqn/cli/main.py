@@ -69,14 +69,15 @@ def build_parser():
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser("train", help="train an agent (stops when the env is solved or the budget is spent)",
-                       description="Train a Double-DQN agent on a Gymnasium env with a flat Box observation "
-                                   "space and a Discrete action space.")
+                       description="Train a Double-DQN agent on a Gymnasium env with a Box observation space "
+                                   "(vectors, or (H, W, C) images with --layers) and a Discrete action space.")
     t.add_argument("--out", type=_folder, help="run folder (default: runs/ENV-seedSEED-TIME in the current directory)")
     t.add_argument("--config", dest="config_file", type=Path, help="JSON or TOML file of config fields")
     t.add_argument("--preset", choices=sorted(NAMED_PRESETS), help="named configuration, e.g. tanh-sgd")
     t.add_argument("--resume", type=Path, metavar="CHECKPOINT",
                    help="continue a run from its checkpoint, on its env and with its config; only --steps, "
-                        "--keep-training/--stop-when-solved, --progress-interval and --threads may change")
+                        "--keep-training/--stop-when-solved, --progress-interval, --threads and --tensorboard "
+                        "may change")
     t.add_argument("--keep-training", action="store_true", help="keep training after solved (same as --no-stop-when-solved)")
     add_config_flags(t)
 

@@ -68,11 +68,11 @@ def load_source(source) -> tuple[Policy, object, np.ndarray | None]:
         except (ValueError, KeyError) as e:
             raise CheckpointError(str(e)) from None
         return policy, _space(policy.env_id, None), None
+    from ..checkpoint import agent_from_state, agent_policy, config_from_state, load_checkpoint
     from ..rl.agent import DDQNAgent
-    state = DDQNAgent.read_checkpoint(path)
-    config = DDQNAgent.config_from_state(state, path)
-    agent = DDQNAgent.from_state(state, source=path, config=config)
-    policy = agent.policy()
+    state = load_checkpoint(path)
+    config = config_from_state(state, path)
+    policy = agent_policy(agent_from_state(DDQNAgent, state, source=path, config=config))
     space = _space(config.env_id, config)
     policy.step = int(state["agent"]["steps"])
     policy.obs_dtype = None if space is None else str(np.dtype(space.dtype))

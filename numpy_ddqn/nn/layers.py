@@ -28,9 +28,12 @@ def arange(n):                                    # -> (n,) int64, read-only
     return v
 
 
-def linear_forward(x, W, b, out=None):            # x: (B, n_in) -> z: (B, n_out)
-    """z = x @ W + b (written into ``out``, a (B, n_out) array, if given)."""
-    z = np.matmul(x, W, out=out)
+def linear_forward(x, W, b, out=None, product=np.matmul):   # x: (B, n_in) -> z: (B, n_out)
+    """z = x @ W + b (written into ``out``, a (B, n_out) array, if given).
+
+    ``product=np.dot`` for one vector ``x: (n_in,) -> z: (n_out,)``: the same values, at about half the cost.
+    """
+    z = product(x, W, out=out)
     z += b
     return z
 

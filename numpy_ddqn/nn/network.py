@@ -11,10 +11,10 @@ reference network (Young & Tian 2019):
     flatten                         (B, H, W, C) -> (B, H*W*C), in NHWC order; implied before the
                                     first dense layer that follows a convolution
 
-The Q head, a linear layer to the actions (``n_actions + 1`` outputs read as V and A with a dueling
-head), is always appended. Parameters live in one flat array (``net.flat``) with views ``W0, b0, W1, b1,
-...`` in layer order (conv ``W: (kh, kw, C_in, C_out)``, dense ``W: (n_in, n_out)``), exactly as in
-``MLP``, so optimizers, target syncs and checkpoints treat both alike.
+A linear output layer of the head's width (``heads.HEADS``: ``n_actions``, or ``1 + n_actions`` read as V and A
+with a dueling head) and the head are always appended. Parameters live in one flat array (``net.flat``) with views
+``W0, b0, W1, b1, ...`` in layer order (conv ``W: (kh, kw, C_in, C_out)``, dense ``W: (n_in, n_out)``), laid out
+by ``FlatParams`` (``flat.py``) as ``MLP``'s, so optimizers, target syncs and checkpoints treat both alike.
 """
 from __future__ import annotations
 
@@ -24,10 +24,9 @@ from typing import NamedTuple
 import numpy as np
 
 from .conv import conv2d_backward, conv2d_forward, conv_output_shape
-from .dueling import dueling_backward, dueling_forward
 from .flat import FlatParams
+from .heads import get_head
 from .layers import ACTIVATIONS, linear_backward, linear_forward
-from .mlp import _check_dtype
 
 
 class Layer(NamedTuple):
@@ -123,72 +122,47 @@ def count_params(layers: str | list[Layer], input_shape: tuple, n_out: int) -> i
 
 
 class Network(FlatParams):
-    """A Q-network from a layer list: ``input_shape -> layers -> linear head of n_actions`` (or dueling).
+    """A Q-network from a layer list: ``input_shape -> layers -> linear output layer -> head -> n_actions Q-values``.
 
     Args:
         input_shape: one observation's shape, ``(H, W, C)`` for images or ``(n,)`` for vectors.
         layers: the layer description (see the module docstring) or a list of ``Layer``.
         n_actions: Q-values out.
-        dueling: a dueling head, ``Q = V + A - mean_a A`` (the head gives ``1 + n_actions`` outputs).
+        head: a key of ``heads.HEADS`` (``"linear"``, ``"dueling"``: ``Q = V + A - mean_a A``); ``True`` /
+            ``False`` (the old ``dueling`` argument) mean ``"dueling"`` / ``"linear"``.
         dtype: ``float32`` for training, ``float64`` for gradient checks.
         rng: ``numpy.random.Generator`` for the initial weights (``default_rng(0)`` if omitted).
 
     Same interface as ``MLP``: ``flat``, ``params``, ``views``, ``param_names``, ``forward`` returning
-    ``(q, cache)``, ``backward(dq, cache, out=)``, ``copy_from``, ``polyak_from``, ``get_weights``. Inputs
+    ``(q, cache)``, ``forward_one``, ``backward(dq, cache, out=)``, ``copy_from``, ``polyak_from``,
+    ``get_weights`` (``reuse`` is accepted and has no effect: convolutions allocate per batch). Inputs
     are cast to ``dtype`` per batch (a uint8 or bool image batch is read as 0/1 floats); a batch of
     flattened observations ``(B, prod(input_shape))`` is accepted too.
     """
 
-    def __init__(self, input_shape: tuple, layers: str | list[Layer], n_actions: int, dueling: bool = False,
+    def __init__(self, input_shape: tuple, layers: str | list[Layer], n_actions: int, head: str | bool = "linear",
                  dtype=np.float32, rng: np.random.Generator | None = None) -> None:
         self.input_shape = tuple(int(s) for s in input_shape)
         self.layers = parse_layers(layers) if isinstance(layers, str) else list(layers)
-        self.n_actions, self.dueling = int(n_actions), bool(dueling)
-        if self.n_actions < 1 or (self.dueling and self.n_actions < 2):
-            raise ValueError(f"need >= 1 action (>= 2 with a dueling head), got {n_actions}")
-        self.dtype = _check_dtype(dtype)
-        self.ops = build_ops(self.layers, self.input_shape, self.n_actions + self.dueling)
+        if isinstance(head, bool):
+            head = "dueling" if head else "linear"
+        self.head_name, self.head, self.n_actions = head, get_head(head), int(n_actions)
+        if self.n_actions < self.head.min_actions:
+            raise ValueError(f"a {head} head needs >= {self.head.min_actions} actions, got {n_actions}")
+        self.ops = build_ops(self.layers, self.input_shape, self.head.n_outputs(self.n_actions))
         self.description = ",".join(map(str, self.layers))
         self.sizes = (self.input_shape, self.description, self.n_actions)   # what two networks must share
-        self.shapes = [s for op in self.ops if op.param >= 0 for s in _param_shapes(op)]
-        self._slices, start = [], 0
-        for shape in self.shapes:
-            size = int(np.prod(shape))
-            self._slices.append((start, start + size, shape))
-            start += size
-        self.n_params = start
-        self.n_layers = len(self.shapes) // 2     # layers with parameters, the head included
-        self.flat = np.zeros(self.n_params, dtype=self.dtype)
-        self.params = self.views(self.flat)
+        self.lay_out([s for op in self.ops if op.param >= 0 for s in _param_shapes(op)], dtype)
+        # He where a ReLU follows the layer (past a flatten), Glorot elsewhere: the output layer, tanh, identity
+        self.he = [next((o.layer.kind for o in self.ops[i + 1:] if o.layer.kind != "flatten"), None) == "relu"
+                   for i, op in enumerate(self.ops) if op.param >= 0]
         self._first_param_op = next(i for i, op in enumerate(self.ops) if op.param >= 0)
         self._input_size = int(np.prod(self.input_shape))
-        self._grad_buffer, self._grad_views = None, None
         self.init_weights(np.random.default_rng(0) if rng is None else rng)
-
-    @property
-    def param_names(self) -> list[str]:
-        """``["W0", "b0", "W1", "b1", ...]``, matching ``params`` and the gradients."""
-        return [f"{k}{i}" for i in range(self.n_layers) for k in ("W", "b")]
-
-    def init_weights(self, rng: np.random.Generator) -> None:
-        """He-normal weights where a ReLU follows, Glorot-uniform elsewhere (the head); zero biases."""
-        for i, op in enumerate(self.ops):
-            if op.param < 0:
-                continue
-            W, b = self.params[2 * op.param], self.params[2 * op.param + 1]
-            receptive = op.layer.kernel ** 2 if op.layer.kind == "conv" else 1
-            fan_in, fan_out = receptive * W.shape[-2], receptive * W.shape[-1]
-            after = next((o.layer.kind for o in self.ops[i + 1:] if o.layer.kind != "flatten"), None)
-            if after == "relu":
-                W[...] = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=W.shape)              # He
-            else:
-                limit = np.sqrt(6.0 / (fan_in + fan_out))
-                W[...] = rng.uniform(-limit, limit, size=W.shape)                          # Glorot
-            b[...] = 0.0
 
     # -- forward / backward -------------------------------------------------------------
 
-    def forward(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:   # x: (B, *input_shape) -> q: (B, A), cache
+    def forward(self, x: np.ndarray, reuse: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:   # x: (B, *input_shape) -> q: (B, A), cache
         """Return ``(q, cache)``; ``cache[i]`` is what op i's backward needs, every entry batch-first.
 
         dense: its input; conv: its im2col columns; activation: its output; flatten: its input.
@@ -216,28 +190,21 @@ class Network(FlatParams):
                 h = ACTIVATIONS[kind][0](h, out=h if fresh else None)
                 cache.append(h)
             fresh = kind in ("conv", "dense")
-        if self.dueling:
-            h = dueling_forward(h[:, :1], h[:, 1:])
-        return h, cache
+        return self.head.forward(h), cache
 
     def __call__(self, x):                        # x: (B, *input_shape) -> (B, A)
         """Forward without keeping a cache (acting, evaluation, targets)."""
         return self.forward(x)[0]
 
-    def backward(self, dout: np.ndarray, cache: list[np.ndarray],
-                 out: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:   # dout: (B, A) -> grads like params
+    def forward_one(self, x: np.ndarray) -> np.ndarray:   # x: one observation (any shape of its values) -> q: (A,)
+        """The Q-values of one observation (a one-row ``forward``)."""
+        return self.forward(np.reshape(x, (1, *self.input_shape)))[0][0]
+
+    def backward(self, dout: np.ndarray, cache: list[np.ndarray], out: np.ndarray | None = None,
+                 reuse: bool = False) -> tuple[list[np.ndarray], np.ndarray]:   # dout: (B, A) -> grads like params
         """Gradients of a loss with respect to every parameter, given ``dout = dL/dQ`` (see ``MLP.backward``)."""
-        if out is None:
-            flat_grad = np.empty(self.n_params, dtype=self.dtype)
-            grads = self.views(flat_grad)
-        else:                                     # a reused buffer: reuse its views too
-            if out is not self._grad_buffer:
-                self._grad_buffer, self._grad_views = out, self.views(out)
-            flat_grad, grads = out, self._grad_views
-        dh = np.asarray(dout, dtype=self.dtype)
-        if self.dueling:
-            dv, da = dueling_backward(dh)
-            dh = np.concatenate((dv, da), axis=1)
+        grads, flat_grad = self.gradient_views(out)
+        dh = self.head.backward(np.asarray(dout, dtype=self.dtype))   # (B, head outputs)
         B = dh.shape[0]
         for i in range(len(self.ops) - 1, self._first_param_op - 1, -1):
             op, c = self.ops[i], cache[i]
@@ -255,12 +222,13 @@ class Network(FlatParams):
                 dh = ACTIVATIONS[kind][1](dh, c)
         return grads, flat_grad
 
-    # -- weights as plain data: copy, Polyak, get/set and norms are FlatParams' (flat.py) --
+    # -- weights as plain data: layout, init, copy, Polyak, get/set and norms are FlatParams' (flat.py) --
 
     def _check_compatible(self, other):
-        if getattr(other, "sizes", None) != self.sizes or self.dtype != other.dtype or self.dueling != other.dueling:
+        if (self.sizes, self.dtype, self.head_name) != (getattr(other, "sizes", None), other.dtype,
+                                                         getattr(other, "head_name", None)):
             raise ValueError(f"network mismatch: {self!r} vs {other!r}")
 
     def __repr__(self):
         return (f"Network(input_shape={self.input_shape}, layers={self.description!r}, n_actions={self.n_actions}"
-                f"{', dueling=True' if self.dueling else ''}, dtype={self.dtype.name})")
+                f"{'' if self.head_name == 'linear' else f', head={self.head_name!r}'}, dtype={self.dtype.name})")

@@ -13,9 +13,10 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import ConfigError
+from ..nn.heads import HEADS
 from ..nn.network import count_params
+from .registry import REPLAYS, head_name, replay_name
 from .replay import stored_obs_shape
-from .sumtree import SumTree
 
 
 class MemoryPlan(NamedTuple):
@@ -57,9 +58,10 @@ def replay_bytes_per_transition(obs_dim, dtype, n_step=1, obs_dtype=None):
 
 def network_params(config, obs_dim, n_actions):
     """Parameters of the Q-network a config builds: ``layers`` if set, else the MLP of ``hidden_sizes``."""
+    n_out = HEADS[head_name(config)].n_outputs(n_actions)          # the last linear layer's width
     if config.layers:
-        return count_params(config.layers, tuple(np.atleast_1d(obs_dim)), n_actions + config.dueling)
-    sizes = (int(np.prod(obs_dim)), *config.hidden_sizes, n_actions + config.dueling)
+        return count_params(config.layers, tuple(np.atleast_1d(obs_dim)), n_out)
+    sizes = (int(np.prod(obs_dim)), *config.hidden_sizes, n_out)
     return sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
 
 
@@ -70,9 +72,7 @@ def plan_memory(config, obs_dim, n_actions, obs_dtype=None):
     # Adam: m, v and a work buffer; SGD: a work buffer, and the velocity with momentum
     optimizer_copies = 3 if config.optimizer == "adam" else (2 if config.momentum > 0 else 1)
     per_transition = replay_bytes_per_transition(obs_dim, config.dtype, config.n_step, obs_dtype)
-    replay = config.buffer_size * per_transition
-    if config.prioritized:                              # the sum tree: float64 nodes on every level
-        replay += 8 * sum(SumTree.level_sizes(config.buffer_size))
+    replay = config.buffer_size * per_transition + REPLAYS[replay_name(config)].extra_bytes(config.buffer_size)
     return MemoryPlan(replay_bytes=replay, bytes_per_transition=per_transition,
                       capacity=config.buffer_size, network_bytes=n_params * itemsize * (3 + optimizer_copies),
                       n_params=n_params)                # online, target, gradient, optimizer state

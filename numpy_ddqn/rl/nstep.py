@@ -2,8 +2,9 @@
 
     y = sum_{k<m} gamma^k r_{t+k} + gamma^m (1 - terminated) Q_target(s_{t+m}, argmax_a Q_online(s_{t+m}, a))
 
-with m = n, or fewer where the episode ended first. ``NStepAccumulator`` sits between the env and the
-replay memory: it receives one-step transitions and emits ``(s_t, a_t, R_t, s_{t+m}, terminated,
+with m = n, or fewer where the episode ended first. The writer (``make_writer``: ``NStepWriter``, or
+``OneStepWriter`` for n = 1) sits between the env and the replay memory, one ``NStepAccumulator`` per env:
+it receives one-step transitions and emits ``(s_t, a_t, R_t, s_{t+m}, terminated,
 gamma^m)``. A terminated episode stops the sum and does not bootstrap; a truncated one (a time limit)
 stops the sum and does bootstrap, from the last real next observation; no n-step transition crosses
 an episode boundary. The replay stores the discount ``gamma^m`` per transition, and the target is the
@@ -80,3 +81,66 @@ class NStepAccumulator:
         self.n, self.gamma = int(state["n"]), float(state["gamma"])
         obs, actions, rewards = np.asarray(state["obs"]), np.asarray(state["action"]), np.asarray(state["reward"])
         self.pending = [(obs[i].copy(), int(actions[i]), float(rewards[i])) for i in range(len(actions))]
+
+
+class OneStepWriter:
+    """Writes every env step into the replay as the one-step transition ``(s, a, r, s', terminated)``."""
+
+    def __init__(self, replay) -> None:
+        self.replay = replay
+
+    def write(self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, terminated: bool,
+              truncated: bool = False, env_index: int = 0) -> None:
+        """Store the transition (``truncated`` is not stored: a time limit still bootstraps from s')."""
+        self.replay.add(obs, action, reward, next_obs, terminated)
+
+    def reset(self) -> None:
+        """Nothing is pending between steps."""
+
+    def state_dict(self) -> dict:
+        """Nothing pending: an empty dict."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Nothing to restore."""
+
+
+class NStepWriter:
+    """Writes every env step through that env's ``NStepAccumulator`` and stores the n-step transitions it completes,
+    each with its discount ``gamma^m`` (envs of a vector env are kept apart by ``env_index``)."""
+
+    def __init__(self, replay, n: int, gamma: float) -> None:
+        self.replay, self.n, self.gamma = replay, int(n), float(gamma)
+        self.accumulators: dict[int, NStepAccumulator] = {}    # env index -> its pending steps
+
+    def write(self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, terminated: bool,
+              truncated: bool = False, env_index: int = 0) -> None:
+        """Push one env step; store the n-step transitions it completes (oldest first)."""
+        for t in self.accumulator(env_index).push(obs, action, reward, next_obs, terminated, truncated):
+            self.replay.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, t.discount)
+
+    def accumulator(self, env_index: int) -> NStepAccumulator:
+        """Env ``env_index``'s accumulator, made on its first step."""
+        accumulator = self.accumulators.get(env_index)
+        if accumulator is None:
+            accumulator = self.accumulators[env_index] = NStepAccumulator(self.n, self.gamma)
+        return accumulator
+
+    def reset(self) -> None:
+        """Forget partial n-step windows: the next steps start fresh episodes (a resumed run)."""
+        for accumulator in self.accumulators.values():
+            accumulator.reset()
+
+    def state_dict(self) -> dict:
+        """Each env's pending steps, by env index as a string (for checkpoints)."""
+        return {str(i): accumulator.state_dict() for i, accumulator in self.accumulators.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore from ``state_dict()``; the next write continues exactly."""
+        for i, accumulator_state in state.items():
+            self.accumulator(int(i)).load_state_dict(accumulator_state)
+
+
+def make_writer(replay, n: int, gamma: float) -> OneStepWriter | NStepWriter:
+    """The writer of ``n``-step transitions into ``replay``: the one place that tests ``n``."""
+    return OneStepWriter(replay) if n == 1 else NStepWriter(replay, n, gamma)

@@ -9,11 +9,16 @@ the total priority, all found in the ``SumTree`` in one vectorized descent.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import numpy.typing
 
 from .replay import Batch, ReplayBuffer
 from .sumtree import SumTree
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 
 class PrioritizedReplayBuffer(ReplayBuffer):
@@ -34,16 +39,28 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self.max_priority = 1.0                    # a new transition's priority: the largest so far
         self._segment_starts = np.zeros(0)
 
+    @classmethod
+    def from_config(cls, config: Config, obs_dim: int | tuple[int, ...], obs_dtype: str | None = None
+                    ) -> PrioritizedReplayBuffer:
+        """The buffer a ``Config`` asks for, with its ``per_alpha`` and ``per_eps``."""
+        return cls(config.buffer_size, obs_dim, config.dtype, config.n_step > 1, config.per_alpha, config.per_eps,
+                   obs_dtype=obs_dtype)
+
+    @staticmethod
+    def extra_bytes(capacity: int) -> int:
+        """The sum tree: float64 nodes on every level."""
+        return 8 * sum(SumTree.level_sizes(capacity))
+
     def add(self, obs: np.typing.ArrayLike, action: int, reward: float, next_obs: np.typing.ArrayLike,
             terminated: bool, discount: float | None = None) -> None:
         """Store a transition with the largest priority so far (then ``ReplayBuffer.add``)."""
         self.tree.set(self.next, self.max_priority)
         super().add(obs, action, reward, next_obs, terminated, discount)
 
-    def sample_prioritized(self, batch_size: int, rng: np.random.Generator,
-                           beta: float) -> tuple[Batch, np.ndarray, np.ndarray]:
-        """``(batch, indices, weights)``: B transitions drawn with P(i) = p_i / sum p (stratified), and
-        their importance weights ``(N P(i))^-beta / max w`` (B,) in the buffer's dtype."""
+    def sample(self, batch_size: int, rng: np.random.Generator, beta: float | None = None) -> Batch:
+        """B transitions drawn with P(i) = p_i / sum p (stratified), with their rows (``indices``) and their
+        importance weights ``(N P(i))^-beta / max w`` (``weights``, (B,) in the buffer's dtype; ``beta=None``: 1)."""
+        beta = 1.0 if beta is None else beta
         if self.size < batch_size:
             raise ValueError(f"cannot sample {batch_size} transitions: only {self.size} stored")
         u = rng.random(batch_size)
@@ -53,7 +70,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         # w_i / max_j w_j = (N P(i))^-beta / (N min_j P(j))^-beta = (p_i / min_j p_j)^-beta: N and sum p cancel
         p = self.tree.leaves.take(idx)
         weights = np.power(p / p.min(), -beta, dtype=self.dtype)
-        return self.gather(idx), idx, weights
+        return self.gather(idx, weights, idx)
 
     def _segments(self, batch_size):                   # (B,) 0, 1, ..., B-1 as floats, made once per size
         if self._segment_starts.shape[0] != batch_size:

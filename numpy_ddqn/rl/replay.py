@@ -1,10 +1,19 @@
-"""Experience replay: a ring buffer over arrays preallocated at construction."""
+"""Experience replay: a ring buffer over arrays preallocated at construction, sampled uniformly.
+
+Every replay type (``registry.REPLAYS``) has this class's interface: ``from_config``, ``add``,
+``sample(batch_size, rng, beta=None) -> Batch`` (prioritized replay fills the batch's ``weights`` and
+``indices``), ``update_priorities`` (a no-op here), ``state_dict`` / ``load_state_dict`` and ``extra_bytes``
+(what it holds beyond the transitions, for the memory plan).
+"""
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import numpy.typing
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 
 OBS_DTYPES = (None, "uint8", "bool")
@@ -18,13 +27,16 @@ def stored_obs_shape(obs_shape, obs_dtype):
 
 
 class Batch(NamedTuple):
-    """A sample of transitions, each field's first axis the batch: (s, a, r, s', terminated[, discount])."""
+    """A sample of transitions, each field's first axis the batch: (s, a, r, s', terminated[, discount]), and
+    for prioritized replay the importance weights and the rows they came from."""
     obs: np.ndarray          # (B, obs_dim), or (B, *obs_shape) for images
     action: np.ndarray       # (B,) int64
     reward: np.ndarray       # (B,) r, or the n-step return R
     next_obs: np.ndarray     # (B, obs_dim)
     terminated: np.ndarray   # (B,) 1.0 where s' is terminal, else 0.0
     discount: np.ndarray | None = None   # (B,) gamma^m of n-step transitions; None: gamma for all
+    weights: np.ndarray | None = None    # (B,) importance weights of the loss terms; None: all 1
+    indices: np.ndarray | None = None    # (B,) rows sampled (to update their priorities); None: not needed
 
 
 class ReplayBuffer:
@@ -64,6 +76,16 @@ class ReplayBuffer:
         self.next = 0            # row the next transition is written to
         self.size = 0            # rows holding a transition
 
+    @classmethod
+    def from_config(cls, config: Config, obs_dim: int | tuple[int, ...], obs_dtype: str | None = None) -> ReplayBuffer:
+        """The buffer a ``Config`` asks for (``buffer_size``, ``dtype``; a discount per transition if ``n_step > 1``)."""
+        return cls(config.buffer_size, obs_dim, config.dtype, config.n_step > 1, obs_dtype)
+
+    @staticmethod
+    def extra_bytes(capacity: int) -> int:
+        """Bytes held beyond the transitions' arrays: none."""
+        return 0
+
     @property
     def nbytes(self) -> int:
         """Bytes held by the storage arrays (allocated up front)."""
@@ -94,8 +116,9 @@ class ReplayBuffer:
         self.next = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
-        """``batch_size`` transitions drawn uniformly, with replacement, from the stored ones.
+    def sample(self, batch_size: int, rng: np.random.Generator, beta: float | None = None) -> Batch:
+        """``batch_size`` transitions drawn uniformly, with replacement, from the stored ones (``beta``, the
+        importance-weight exponent of prioritized replay, does not apply: no weights, no indices).
 
         Raises ``ValueError`` if fewer than ``batch_size`` transitions are stored: a batch larger than
         the memory would mostly repeat the same few transitions (set ``learning_starts >= batch_size``).
@@ -106,14 +129,18 @@ class ReplayBuffer:
         idx = (rng.random(batch_size) * self.size).astype(np.int64)   # (B,)
         return self.gather(idx)
 
-    def gather(self, idx: np.ndarray) -> Batch:     # idx: (B,) rows -> Batch
-        """The transitions at rows ``idx``."""
+    def update_priorities(self, indices: np.ndarray | None, td_errors: np.ndarray) -> None:
+        """Nothing to do: uniform replay has no priorities."""
+
+    def gather(self, idx: np.ndarray, weights: np.ndarray | None = None, indices: np.ndarray | None = None
+               ) -> Batch:                        # idx: (B,) rows -> Batch
+        """The transitions at rows ``idx`` (with ``weights`` and ``indices`` for prioritized replay)."""
         # take(idx, axis=0) gathers the same rows as obs[idx], ~10x faster for 2-D arrays
         obs, next_obs = self.obs.take(idx, axis=0), self.next_obs.take(idx, axis=0)
         if self._cast:                            # compact storage: unpack and cast this batch only
             obs, next_obs = self._decode(obs), self._decode(next_obs)
         return Batch(obs, self.action.take(idx), self.reward.take(idx), next_obs, self.terminated.take(idx),
-                     None if self.discount is None else self.discount.take(idx))
+                     None if self.discount is None else self.discount.take(idx), weights, indices)
 
     def _decode(self, rows):                      # stored rows (B, ...) -> (B, *obs_shape) in dtype
         if self._packed:

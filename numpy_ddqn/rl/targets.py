@@ -1,13 +1,21 @@
-"""TD targets as pure functions of plain arrays (rlax's names: q_t = Q(s'), discount_t = gamma).
+"""TD targets and the learning rules built on them, as pure functions of plain arrays. The ``RULES`` registry.
 
 ``terminated`` (1.0 where s' is terminal) removes the bootstrap term. A time-limit truncation is
 *not* terminal: the agent stores ``terminated`` only, so truncated transitions still bootstrap.
+``gamma`` is a scalar, or a (B,) array of per-transition discounts (n-step returns: gamma^m).
+
+A learning rule (a ``RULES`` entry) is one function from the networks' outputs on a batch to the loss, its
+gradient with respect to the online network's output ``q`` (the seam to backprop) and the TD errors (for the
+priorities). A new rule (Munchausen, categorical, quantile) is one entry here and its tests.
 """
 from __future__ import annotations
+
+from typing import Callable, NamedTuple
 
 import numpy as np
 
 from ..nn.layers import arange
+from ..nn.losses import td_loss
 
 
 def check_batch(reward, terminated, q):
@@ -41,3 +49,33 @@ def double_dqn_targets(reward, terminated, q_next_online, q_next_target, gamma):
     a_star = q_next_online.argmax(axis=1)                        # (B,) selected by the online net
     q_next = q_next_target[arange(a_star.shape[0]), a_star]      # (B,) valued by the target net
     return reward + gamma * (1.0 - terminated) * q_next
+
+
+def dqn_learning(q, action, reward, terminated, gamma, q_next_online, q_next_target, loss="huber", weights=None):
+    """L = mean_i w_i l(Q(s_i, a_i) - y_i) with y the DQN target (``q_next_online`` is not read).
+
+    Shapes: q, q_next_*: (B, A); action, reward, terminated, weights: (B,). Returns ``(loss, dL/dq, td_error)``.
+    """
+    return td_loss(q, action, dqn_targets(reward, terminated, q_next_target, gamma), loss, weights)
+
+
+def double_dqn_learning(q, action, reward, terminated, gamma, q_next_online, q_next_target, loss="huber",
+                        weights=None):
+    """L = mean_i w_i l(Q(s_i, a_i) - y_i) with y the Double-DQN target; as ``dqn_learning`` otherwise."""
+    return td_loss(q, action, double_dqn_targets(reward, terminated, q_next_online, q_next_target, gamma), loss,
+                   weights)
+
+
+class Rule(NamedTuple):
+    """A registry entry: whether the rule reads ``Q_online(s')`` (then s and s' go through the online network in one
+    stacked forward), and its function ``(q, action, reward, terminated, gamma, q_next_online, q_next_target, loss,
+    weights) -> (loss, dL/dq, td_error)``."""
+    online_next: bool
+    learn: Callable
+
+
+RULES = {
+    "dqn": Rule(False, dqn_learning),
+    "double": Rule(True, double_dqn_learning),
+}
+"""Learning rules by name (``Config``: ``double=True`` selects "double", else "dqn"; see ``rl/registry.py``)."""

@@ -1,9 +1,9 @@
-"""The training loop: reset, act, step, store and learn, next observation.
+"""The training loop: act, step env, store, learn (when due), sync target (when due), next observation.
 
 ``train(config)`` is the whole algorithm on one screen (read ``loop`` top to bottom; ``vector_loop`` is
-the same for several envs stepped together). Everything
-around it (set-up and resume, the env's checks, evaluation, checkpoints, the log, progress, signals)
-belongs to a ``Run`` (``run.py``), which the loop calls in one line per stage.
+the same for several envs stepped together). Everything around it (set-up and resume, the env's checks,
+evaluation, checkpoints, the log, progress, signals) belongs to a ``Run`` (``runner.py``), which the loop
+calls in one line per stage.
 This module does not import gymnasium itself: ``envs`` does, only when an env must be made.
 """
 from __future__ import annotations
@@ -57,8 +57,13 @@ def loop(run: Run) -> None:
         action = agent.act(obs)
         # step env (with its output checked: shapes, finite values, a scalar reward)
         next_obs, reward, terminated, truncated = run.step_env(action)
-        # store (s, a, r, s', terminated) and learn when due; truncation is not stored: it bootstraps
-        metrics = agent.observe(obs, action, reward, next_obs, terminated, truncated)
+        # store (s, a, r, s', terminated), n-step returns summed on the way; truncation is not stored: it bootstraps
+        agent.store(obs, action, reward, next_obs, terminated, truncated)
+        # learn, every train_freq steps once learning_starts transitions are stored: sample, target, gradient step
+        metrics = agent.learn() if agent.learn_due() else None
+        # sync target, every target_update_interval steps: theta_target <- theta_online
+        if agent.sync_due():
+            agent.sync_target()
         obs = None if terminated or truncated else next_obs
         # log, evaluate, checkpoint, report: none of it changes what the agent learns
         if run.record_step(reward, terminated, truncated, metrics):
@@ -75,12 +80,18 @@ def vector_loop(run: Run) -> None:
         actions = agent.act_batch(obs)                    # (N,)
         # step env: an env whose episode ended at the last step is reset now, its action ignored
         next_obs, rewards, terminated, truncated = run.step_envs(actions)
-        # store and learn, transition by transition; a reset is no transition, so none crosses one,
+        # then transition by transition: a reset is no transition, so none crosses one,
         # and a truncated episode bootstraps from its real final observation (next_obs[i])
         for i in np.flatnonzero(~resetting):
             if agent.steps >= config.total_steps:
                 return
-            metrics = agent.observe(obs[i], actions[i], rewards[i], next_obs[i], terminated[i], truncated[i], i)
+            # store (s, a, r, s', terminated) through env i's n-step window
+            agent.store(obs[i], actions[i], rewards[i], next_obs[i], terminated[i], truncated[i], i)
+            # learn (when due)
+            metrics = agent.learn() if agent.learn_due() else None
+            # sync target (when due)
+            if agent.sync_due():
+                agent.sync_target()
             if run.record_step(rewards[i], terminated[i], truncated[i], metrics, env_index=i):
                 return                                    # solved, and config.stop_when_solved
         resetting = terminated | truncated

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..config import FIELDS
+from ..errors import ConfigError, require
 from ..run.signals import StopOnSignal
 from .backends import Stop, run_local, run_ray
-from ..config import FIELDS
+from .search import JOURNAL, optuna_space, overrides_of
 from .spec import METRICS, SweepSpec, format_value
 from .stats import bootstrap_ci, iqm
 from .trial import make_task
@@ -79,9 +80,8 @@ class SweepFolder:
 
 @dataclass
 class SweepResult:
-    """What ``run_sweep`` did: the table's rows, the Markdown, every trial row, and whether it was cut short."""
+    """What ``run_sweep`` did: the table's rows, every trial row, whether it was cut short, and where (``results.md``)."""
     table: list
-    markdown: str
     rows: list
     interrupted: bool
     folder: Path
@@ -180,7 +180,6 @@ def run_sweep(spec: SweepSpec, folder: str | Path, backend: str = "local", jobs:
     with RunLock(sweep.path):
         sweep.check_spec(spec, search)
         if search == "optuna":
-            from .search import run_optuna
             return run_optuna(spec, sweep, backend, jobs, address, command, echo)
         configs = spec.configurations()
         tasks = [make_task(spec, cid, text, o, seed, sweep.path) for cid, text, o in configs for seed in spec.seeds]
@@ -264,6 +263,66 @@ def stop_on_signal(stop: Stop) -> StopOnSignal:
                         "kill them)", on_stop=stop.set, interruptible=True)
 
 
+def run_optuna(spec, sweep, backend, jobs, address, command, echo) -> SweepResult:
+    """``--search optuna``: ask, run and tell ``spec.trials`` configurations (``jobs`` at a time) over all seeds,
+    each told the IQM of its seeds' metric (FAIL if every seed errored); write the results. The study lives in
+    ``<sweep>/optuna.journal`` (Optuna's storage for several processes), so a resumed sweep continues it: a
+    configuration asked for but not told when the sweep stopped is run again and told."""
+    optuna = require("optuna", "optuna", "--search optuna")
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if not (spec.random or spec.grid or spec.variants):
+        raise ConfigError("--search optuna needs a space: [random], [grid] or [variants] in the spec")
+    budget = check_space(spec)                          # a value the config refuses: before any trial
+    trials = spec.trials or 10
+    storage = JournalStorage(JournalFileBackend(str(sweep.path / JOURNAL)))
+    direction = "minimize" if METRICS[spec.metric] == "min" else "maximize"
+    study = optuna.create_study(study_name=spec.name, storage=storage, direction=direction, load_if_exists=True,
+                                sampler=optuna.samplers.TPESampler(seed=spec.search_seed))
+    space = optuna_space(spec, optuna)
+    finished_before = sum(t.state.is_finished() for t in study.trials)
+    echo(f"sweep {spec.name}: Optuna TPE, {trials} configurations x {len(spec.seeds)} seeds on {spec.env_id}; "
+         f"{finished_before} configurations told before ({backend}, {jobs} at a time) -> {sweep.path}")
+    left = [{"config": "any"}] * (max(trials - finished_before, 0) * len(spec.seeds))
+    echo(estimate_line({"any": budget}, left, sweep.rows(), jobs))
+    counter = Counter(spec, sweep, trials * len(spec.seeds), len(sweep.rows()), echo)
+    state = optuna.trial.TrialState
+    with backend_session(backend, jobs, address), stop_on_signal(counter.stop):   # after ray.init: its handlers are replaced
+        while not counter.stop.is_set():
+            # asked before an interruption and never told: run again (their finished seeds are kept)
+            batch = [t.number for t in study.get_trials(deepcopy=False, states=(state.RUNNING,))][:jobs]
+            while len(batch) < jobs and len(study.trials) < trials:
+                batch.append(study.ask(space).number)
+            if not batch:
+                break
+            frozen = {t.number: t for t in study.get_trials(deepcopy=False)}
+            configs = [(f"t{n:03d}", *overrides_of(spec, frozen[n].params)) for n in batch]
+            tasks = [make_task(spec, cid, text, o, seed, sweep.path) for cid, text, o in configs for seed in spec.seeds]
+            done = {r["trial"] for r in sweep.rows()}
+            run_tasks([t for t in tasks if t["trial"] not in done], backend, jobs, counter.record, counter.stop)
+            rows = {r["trial"]: r for r in sweep.rows()}
+            for n, (cid, _, _) in zip(batch, configs):
+                mine = [rows.get(f"{cid}-seed{s}") for s in spec.seeds]
+                if any(r is None for r in mine):
+                    continue                        # interrupted: told on resume
+                scores = [r[spec.metric] for r in mine if r["status"] == "ok" and r.get(spec.metric) is not None]
+                if scores:
+                    study.tell(n, float(iqm(scores)))
+                else:
+                    study.tell(n, state=state.FAIL)
+    numbers = sorted(t.number for t in study.get_trials(deepcopy=False))
+    configs = [(f"t{t.number:03d}", *overrides_of(spec, t.params)) for t in study.get_trials(deepcopy=False)]
+    tasks = [make_task(spec, cid, text, o, seed, sweep.path) for cid, text, o in configs for seed in spec.seeds]
+    tasks += [{"trial": f"t{n:03d}-pending"} for n in range(len(numbers), trials)]     # never asked yet
+    result = finish(spec, sweep, configs, tasks, command, echo)
+    told = [t for t in study.get_trials(deepcopy=False, states=(state.COMPLETE,))]
+    if told:
+        best = study.best_trial
+        echo(f"Optuna's best: t{best.number:03d} ({overrides_of(spec, best.params)[0]}), IQM {best.value:,.1f}")
+    return result
+
+
 class Counter:
     """Records finished rows into the sweep folder and echoes ``[k/N] trial: ...`` for each."""
 
@@ -310,7 +369,7 @@ def finish(spec, sweep, configs, tasks, command, echo) -> SweepResult:
     if interrupted:
         echo(f"stopped with {len(tasks) - len(rows)} of {len(tasks)} trials not run; run the same command again to resume")
     echo(f"results: {sweep.path / RESULTS}")
-    return SweepResult(table, text, rows, interrupted, sweep.path)
+    return SweepResult(table, rows, interrupted, sweep.path)
 
 
 def describe(row: dict, metric: str) -> str:

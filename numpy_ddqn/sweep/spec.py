@@ -158,12 +158,9 @@ def _table(data, key, bad):
 
 
 def _fields(table, where, bad):
-    """Field names checked (aliases allowed) and values coerced; ``seed`` / ``env_id`` refused."""
+    """Field names checked (as ``_fields_raw``) and values coerced."""
     out = {}
-    for name, value in table.items():
-        name = ALIASES.get(name, name)
-        if name in NOT_SEARCHED:
-            raise bad(f"'{name}' cannot be set in {where}: seeds come from 'seeds' and the env from 'env'")
+    for name, value in _fields_raw(table, where, bad, verb="set"):
         out.update(coerce_fields({name: value}))
     return out
 
@@ -239,12 +236,13 @@ def _parse(data, bad, folder, default_name):
                      trials=trials, search_seed=search_seed, metric=metric, name=name)
 
 
-def _fields_raw(table, where, bad):
-    """``(field, raw value)`` pairs with checked names (values are checked by the caller)."""
+def _fields_raw(table, where, bad, verb="searched"):
+    """``(field, raw value)`` pairs with checked names: aliases resolved, unknown names and ``seed`` / ``env_id``
+    refused (values are checked by the caller)."""
     for name, value in table.items():
         name = ALIASES.get(name, name)
         if name in NOT_SEARCHED:
-            raise bad(f"'{name}' cannot be searched in {where}: seeds come from 'seeds' and the env from 'env'")
+            raise bad(f"'{name}' cannot be {verb} in {where}: seeds come from 'seeds' and the env from 'env'")
         if name not in FIELDS:
             coerce_fields({name: None})               # raises the usual unknown-field message
         yield name, value

@@ -1,7 +1,7 @@
-"""The sum tree against the issue-13 specification, on float priorities (tests/test_prioritized.py uses
-small integers, whose partial sums are exact): any capacity, batched updates in which an index may
-repeat (the last write wins), every ancestor recomputed from its children, and ``find`` against
-``np.searchsorted(np.cumsum(p), u, side="right")``."""
+"""The sum tree: its invariants, ``find`` and its shape against naive references on small integers (whose
+partial sums are exact) and on float priorities (the issue-13 specification): any capacity, batched updates
+in which an index may repeat (the last write wins), every ancestor recomputed from its children, and
+``find`` against ``np.searchsorted(np.cumsum(p), u, side="right")``."""
 import numpy as np
 import pytest
 from hypothesis import given
@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 from numpy_ddqn.checkpoint import load_checkpoint, save_checkpoint
 from numpy_ddqn.rl.sumtree import SumTree
 
-CAPACITIES = [1, 2, 3, 5, 7, 100, 1000]
+FLOAT_CAPACITIES = [1, 2, 3, 5, 7, 100, 1000]
 FANOUTS = [2, 3, 16]
 priority = st.one_of(st.just(0.0), st.floats(1e-8, 1e8))
+CAPACITIES = [1, 2, 3, 5, 7, 16, 17, 100, 1000]
 
 
 def assert_every_node_is_the_sum_of_its_children(tree):
@@ -31,7 +32,7 @@ def random_priorities(rng, capacity, zero_fraction=0.4):
     return p
 
 
-@given(capacity=st.sampled_from(CAPACITIES), fanout=st.sampled_from(FANOUTS), data=st.data())
+@given(capacity=st.sampled_from(FLOAT_CAPACITIES), fanout=st.sampled_from(FANOUTS), data=st.data())
 def test_updates_with_repeated_indices_keep_every_node_the_sum_of_its_children(capacity, fanout, data):
     tree, naive = SumTree(capacity, fanout), np.zeros(capacity)
     for _ in range(data.draw(st.integers(1, 10), label="batches")):
@@ -46,7 +47,7 @@ def test_updates_with_repeated_indices_keep_every_node_the_sum_of_its_children(c
     assert tree.total == pytest.approx(naive.sum(), rel=1e-12)
 
 
-@pytest.mark.parametrize("capacity", CAPACITIES)
+@pytest.mark.parametrize("capacity", FLOAT_CAPACITIES)
 def test_a_long_run_of_updates_leaves_no_drift(capacity):
     """10,000 batched updates (as many as a long PER run touches one leaf): the root is still the sum."""
     rng = np.random.default_rng(capacity)
@@ -58,7 +59,7 @@ def test_a_long_run_of_updates_leaves_no_drift(capacity):
     assert tree.total == pytest.approx(tree.leaves.sum(), rel=1e-12)
 
 
-@given(capacity=st.sampled_from(CAPACITIES), fanout=st.sampled_from(FANOUTS), seed=st.integers(0, 2**32 - 1))
+@given(capacity=st.sampled_from(FLOAT_CAPACITIES), fanout=st.sampled_from(FANOUTS), seed=st.integers(0, 2**32 - 1))
 def test_find_matches_a_cumulative_sum_search_on_float_priorities(capacity, fanout, seed):
     rng = np.random.default_rng(seed)
     p = random_priorities(rng, capacity)
@@ -76,7 +77,7 @@ def test_find_matches_a_cumulative_sum_search_on_float_priorities(capacity, fano
     assert np.all(p[found] > 0)
 
 
-@given(capacity=st.sampled_from(CAPACITIES), fanout=st.sampled_from(FANOUTS), seed=st.integers(0, 2**32 - 1))
+@given(capacity=st.sampled_from(FLOAT_CAPACITIES), fanout=st.sampled_from(FANOUTS), seed=st.integers(0, 2**32 - 1))
 def test_find_at_exact_boundaries_goes_right_and_skips_zeros(capacity, fanout, seed):
     """u = sum(p[:i]) exactly belongs to the first leaf at or after i with a priority (side="right").
 
@@ -124,7 +125,7 @@ def test_find_never_returns_a_zero_priority_leaf_even_at_float_boundaries():
     found = [int(tree.find(np.array([0.3]))[0])]
     for seed in range(300):                                   # and many more, over capacities and fanouts
         rng = np.random.default_rng(seed)
-        capacity, fanout = CAPACITIES[seed % len(CAPACITIES)], FANOUTS[seed % len(FANOUTS)]
+        capacity, fanout = FLOAT_CAPACITIES[seed % len(FLOAT_CAPACITIES)], FANOUTS[seed % len(FANOUTS)]
         p = random_priorities(rng, capacity)
         tree = SumTree(capacity, fanout)
         tree.update(np.arange(capacity), p)
@@ -135,7 +136,7 @@ def test_find_never_returns_a_zero_priority_leaf_even_at_float_boundaries():
     assert found[1:] == [], f"{len(found) - 1} boundary values found a leaf of priority 0"
 
 
-@given(capacity=st.sampled_from(CAPACITIES), fanout=st.sampled_from(FANOUTS), seed=st.integers(0, 2**32 - 1))
+@given(capacity=st.sampled_from(FLOAT_CAPACITIES), fanout=st.sampled_from(FANOUTS), seed=st.integers(0, 2**32 - 1))
 def test_a_restored_tree_is_bit_exact(tmp_path_factory, capacity, fanout, seed):
     rng = np.random.default_rng(seed)
     a = SumTree(capacity, fanout)
@@ -149,3 +150,48 @@ def test_a_restored_tree_is_bit_exact(tmp_path_factory, capacity, fanout, seed):
         np.testing.assert_array_equal(la, lb)
     u = rng.random(64) * a.total
     np.testing.assert_array_equal(a.find(u), b.find(u))
+
+
+@given(capacity=st.sampled_from(CAPACITIES), fanout=st.sampled_from([2, 3, 4, 16]), data=st.data())
+def test_every_internal_node_is_the_sum_of_its_children_after_any_updates(capacity, fanout, data):
+    tree, naive = SumTree(capacity, fanout), np.zeros(capacity)
+    for _ in range(data.draw(st.integers(1, 8))):
+        idx = np.array(data.draw(st.lists(st.integers(0, capacity - 1), min_size=1, max_size=12, unique=True)))
+        p = np.array(data.draw(st.lists(st.floats(0, 1e6), min_size=len(idx), max_size=len(idx))))
+        if data.draw(st.booleans()):
+            tree.update(idx, p)                           # a batch at once
+        else:
+            for i, value in zip(idx, p):                  # one at a time, the scalar path
+                tree.set(int(i), float(value))
+        naive[idx] = p
+        np.testing.assert_array_equal(tree.leaves, naive)
+        assert_every_node_is_the_sum_of_its_children(tree)
+    assert tree.total == pytest.approx(naive.sum(), rel=1e-12)
+
+
+@given(capacity=st.sampled_from(CAPACITIES), fanout=st.sampled_from([2, 4, 16]), seed=st.integers(0, 2**32 - 1))
+def test_find_matches_a_cumulative_sum_search_and_never_finds_a_zero_priority(capacity, fanout, seed):
+    rng = np.random.default_rng(seed)
+    p = rng.integers(0, 5, capacity).astype(float)     # small integers: every partial sum is exact
+    p[rng.integers(capacity)] = 3.0                     # at least one priority
+    tree = SumTree(capacity, fanout)
+    tree.update(np.arange(capacity), p)
+    u = np.concatenate([rng.random(200) * p.sum(), np.cumsum(p)[:-1], [np.nextafter(p.sum(), 0), 0.0]])
+    u = u[u < p.sum()]
+    found = tree.find(u)
+    np.testing.assert_array_equal(found, np.searchsorted(np.cumsum(p), u, side="right"))
+    assert np.all(p[found] > 0)
+
+
+@pytest.mark.parametrize("capacity, fanout", [(1, 2), (5, 16), (1000, 2), (4096, 32), (100_000, 32),
+                                              (1_000_000, 32), (10**6, 2)])
+def test_the_tree_is_as_shallow_as_its_top_row_allows(capacity, fanout):
+    """Level d holds top * fanout**d nodes, the leaves cover the capacity with less than one top node's
+    worth of padding, and one level fewer would need a top row wider than max(TOP, fanout)."""
+    from numpy_ddqn.rl.sumtree import TOP
+    sizes = SumTree.level_sizes(capacity, fanout)
+    top, depth = sizes[0], len(sizes) - 1
+    assert depth >= 1 and sizes == [top * fanout ** d for d in range(depth + 1)]
+    assert sizes[-1] >= capacity > (top - 1) * fanout ** depth
+    assert top <= max(TOP, fanout)
+    assert depth == 1 or -(-capacity // fanout ** (depth - 1)) > max(TOP, fanout)

@@ -1,11 +1,14 @@
-"""The dueling aggregation: its backward against central differences (float64, hypothesis shapes), a
-naive per-row reference, identifiability, and the whole dueling network's gradient."""
+"""The Q heads (``nn/heads.py``): every registry entry's backward against central differences (float64, hypothesis
+shapes) and its forward against ``policy.py``'s restatement; the dueling aggregation against a naive per-row
+reference, identifiability, and the whole dueling network's gradient."""
 import numpy as np
+import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from numpy_ddqn.nn import check_mlp_gradients, numeric_grad
-from numpy_ddqn.nn.dueling import DuelingMLP, dueling_backward, dueling_forward
+from numpy_ddqn import policy
+from numpy_ddqn.nn import HEADS, MLP, check_mlp_gradients, numeric_grad
+from numpy_ddqn.nn.heads import dueling_backward, dueling_forward
 
 shapes = dict(B=st.integers(1, 8), A=st.integers(1, 8), seed=st.integers(0, 2**32 - 1))
 
@@ -29,6 +32,19 @@ def test_backward_matches_finite_differences(B, A, seed):
     np.testing.assert_allclose(da, num_da, rtol=1e-6, atol=1e-8, err_msg="da: mine vs numeric")
 
 
+@pytest.mark.parametrize("name", sorted(HEADS))
+@given(B=st.integers(1, 8), A=st.integers(2, 8), seed=st.integers(0, 2**32 - 1))
+def test_every_heads_backward_matches_finite_differences_and_policy_py_computes_its_forward(name, B, A, seed):
+    head, rng = HEADS[name], np.random.default_rng(seed)
+    out, g = rng.normal(size=(B, head.n_outputs(A))), rng.normal(size=(B, A))
+    q = head.forward(out)
+    assert q.shape == (B, A)
+    numeric = numeric_grad(lambda: np.sum(head.forward(out) * g), out)
+    np.testing.assert_allclose(head.backward(g), numeric, rtol=1e-6, atol=1e-8, err_msg=f"{name}: mine vs numeric")
+    np.testing.assert_array_equal(policy.HEADS[name](out), q)           # the standalone file's copy: same values
+    np.testing.assert_array_equal(head.forward(out[0]), q[0])           # one observation: the last axis only
+
+
 @given(**shapes, c=st.floats(-100, 100))
 def test_a_constant_added_to_every_advantage_leaves_q_unchanged(B, A, seed, c):
     rng = np.random.default_rng(seed)
@@ -40,7 +56,7 @@ def test_a_constant_added_to_every_advantage_leaves_q_unchanged(B, A, seed, c):
        A=st.integers(2, 6), activation=st.sampled_from(["tanh", "relu", "identity"]), seed=st.integers(0, 2**32 - 1))
 def test_the_dueling_network_gradient_end_to_end(B, n_in, hidden, A, activation, seed):
     rng = np.random.default_rng(seed)
-    net = DuelingMLP((n_in, *hidden, A), activation, np.float64, rng)
+    net = MLP((n_in, *hidden, A), activation, np.float64, rng, head="dueling")
     net.flat += 0.1 * rng.normal(size=net.n_params)              # non-zero biases too
     x = rng.normal(size=(B, n_in))
     if activation == "relu":                                      # stay away from the kinks
@@ -55,6 +71,5 @@ def test_the_dueling_network_gradient_end_to_end(B, n_in, hidden, A, activation,
 
 
 def test_one_action_is_refused():
-    import pytest
     with pytest.raises(ValueError, match="at least 2 actions"):
-        DuelingMLP((4, 8, 1))
+        MLP((4, 8, 1), head="dueling")
