@@ -4,7 +4,7 @@ Layout: every array of the state sits under a path-like key (``agent/online``,
 ``agent/optimizer/m``, ``agent/replay/obs``); everything else (config, counters, RNG states) is one
 JSON document under ``meta.json`` in which each array is replaced by ``{"__array__": key}``.
 
-Reading: ``read_checkpoint`` (the state), ``config_from_state`` (its ``Config``), ``agent_from_state`` /
+Reading: ``load_checkpoint`` (the state; ``DDQNAgent.read_checkpoint`` is it), ``config_from_state`` (its ``Config``), ``agent_from_state`` /
 ``agent_from_checkpoint`` (the agent, checked against the env's spaces; ``DDQNAgent.from_state`` and
 ``DDQNAgent.from_checkpoint`` are these), ``agent_policy`` (an agent's greedy policy, for export). This module
 needs only NumPy, the config and the standalone ``policy.py``: the agent's class is passed in, never imported.
@@ -93,9 +93,6 @@ def load_checkpoint(path: str | Path) -> dict:
         raise CheckpointError(f"{path} is corrupt: array {e} is missing") from None
 
 
-read_checkpoint = load_checkpoint
-
-
 def config_from_state(state: dict, source: object = "checkpoint") -> Config:
     """The ``Config`` a checkpoint state was trained with; ``CheckpointError`` if missing or invalid."""
     try:
@@ -137,7 +134,7 @@ def agent_from_state(agent_class: type[DDQNAgent], state: dict, obs_dim: int | t
 def agent_from_checkpoint(agent_class: type[DDQNAgent], path: str | Path, obs_dim: int | tuple[int, ...] | None = None,
                           n_actions: int | None = None) -> DDQNAgent:
     """The agent saved in a checkpoint file (``last.npz``, ``best.npz``), ready to act or learn on."""
-    return agent_from_state(agent_class, read_checkpoint(path), obs_dim, n_actions, source=path)
+    return agent_from_state(agent_class, load_checkpoint(path), obs_dim, n_actions, source=path)
 
 
 def agent_policy(agent: DDQNAgent) -> Policy:

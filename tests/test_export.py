@@ -342,12 +342,13 @@ def test_agents_of_every_trained_network_kind_export_to_c(tmp_path):
     """Policies from the agent itself (MLP activations, dueling, conv layers): the C file matches each."""
     compiler_or_skip()
     from numpy_ddqn import Config, DDQNAgent
+    from numpy_ddqn.checkpoint import agent_policy
     cases = [((4,), dict(activation="relu")), ((4,), dict(activation="identity", dueling=True)),
              ((10, 10, 4), dict(layers="conv8x3,relu,flatten,dense16,relu")),
              ((6, 6, 3), dict(layers="conv4x3s2same,tanh,conv4x2,relu,dense8,tanh", dueling=True))]
     for shape, fields in cases:
         agent = DDQNAgent(shape if len(shape) > 1 else shape[0], 3, Config(**fields))
-        policy = agent.policy()
+        policy = agent_policy(agent)
         c = CPolicy(export_policy(policy, tmp_path / "agent.c", "c"))
         try:
             obs = random_obs(policy, 300)

@@ -250,11 +250,15 @@ def test_the_start_line_shows_the_planned_memory(tmp_path):
 
 
 RESUME_PEAK = """
-import resource, sys
+import os, resource, sys
 from numpy_ddqn.rl.agent import DDQNAgent
 agent = DDQNAgent.from_checkpoint(sys.argv[1])
 assert agent.replay.size == 300 and agent.replay.capacity == 30_000_000
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+# this process's own peak: Linux's VmHWM (ru_maxrss keeps the parent's peak across fork and exec: a large
+# pytest process would be counted)
+status = "/proc/self/status"
+peak = [int(line.split()[1]) for line in open(status) if line.startswith("VmHWM:")] if os.path.exists(status) else []
+print((peak[0] if peak else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024)
 """
 
 

@@ -60,7 +60,7 @@ def load_source(source) -> tuple[Policy, object, np.ndarray | None]:
     try:
         with np.load(path, allow_pickle=False) as data:
             is_policy = "meta" in data.files
-    except Exception:                             # not a readable .npz: read_checkpoint says what is wrong
+    except Exception:                             # not a readable .npz: load_checkpoint says what is wrong
         is_policy = False
     if is_policy:
         try:

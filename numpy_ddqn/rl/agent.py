@@ -6,7 +6,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..checkpoint import agent_from_checkpoint, agent_from_state, config_from_state, read_checkpoint
+from ..checkpoint import agent_from_checkpoint, agent_from_state, config_from_state, load_checkpoint
 from ..config import Config
 from ..errors import DivergenceError
 from ..nn import clip_grad_norm, global_norm
@@ -205,7 +205,7 @@ class DDQNAgent:
 
     # -- from a checkpoint (checkpoint.py reads the file and checks it against the env's spaces) --
 
-    read_checkpoint = staticmethod(read_checkpoint)
+    read_checkpoint = staticmethod(load_checkpoint)
     config_from_state = staticmethod(config_from_state)
     from_state = classmethod(agent_from_state)
     from_checkpoint = classmethod(agent_from_checkpoint)
