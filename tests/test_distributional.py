@@ -191,3 +191,21 @@ def test_a_head_refuses_parameters_it_does_not_take():
         get_head("quantile", n_atoms=3)
     assert sorted(HEADS) == sorted(["linear", "dueling", "categorical", "categorical_dueling", "quantile",
                                     "quantile_dueling"])
+
+
+def test_the_cli_trains_the_rainbow_preset_and_exports_a_policy_that_acts_as_its_checkpoint(tmp_path):
+    """``numpy-ddqn train --preset rainbow`` with the support set by flags, then ``numpy-ddqn export`` with its
+    parity check: the npz policy has the checkpoint's head and greedy actions."""
+    pytest.importorskip("gymnasium")
+    from helpers import cli, quick_flags
+    done = cli("train", "--out", tmp_path / "run", "--preset", "rainbow", "--v-min", "0", "--v-max", "100",
+               "--n-atoms", "21", *quick_flags())
+    assert done.returncode == 0, done.stderr
+    done = cli("export", tmp_path / "run" / "last.npz", tmp_path / "policy.npz", "--check", 2000)
+    assert done.returncode == 0, done.stderr
+    agent = DDQNAgent.from_checkpoint(tmp_path / "run" / "last.npz", 4, 2)
+    policy = Policy.load(tmp_path / "policy.npz")
+    assert policy.head == "categorical_dueling" == agent.online.head_name
+    assert policy.head_params == dict(n_atoms=21, v_min=0.0, v_max=100.0)
+    obs = np.random.default_rng(0).normal(size=(300, 4)).astype(np.float32)
+    assert policy.act(obs).tolist() == [agent.greedy_action(o) for o in obs]
