@@ -1,7 +1,7 @@
 """C51 and QR-DQN end to end: the distributional heads (``nn/heads.py``) against naive per-action loops, the
 config fields selecting the registry entries, the whole network's gradient through a distributional rule against
 central differences, learning on a fixed batch, every combination with Double / n-step / prioritized / dueling,
-bit-exact resume, the exported policy acting as the agent, and the refused combinations.
+the exported policy acting as the agent, and the refused combinations (bit-exact resume: ``test_learn_more.py``).
 
 The pure maths (projection, cross-entropy, quantile Huber loss) is tested in ``test_categorical.py`` and
 ``test_quantile.py``; the registry contract of every head and rule in ``test_heads.py`` and ``test_registries.py``.
@@ -129,23 +129,6 @@ def test_every_combination_learns_and_prioritized_replay_gets_the_per_sample_los
         agent.replay.update_priorities(batch.indices, per_sample)
         expected = (np.abs(per_sample.astype(np.float64)) + config.per_eps) ** config.per_alpha
         np.testing.assert_allclose(agent.replay.tree.leaves[batch.indices], expected, rtol=1e-12)
-
-
-@pytest.mark.parametrize("fields", [dict(CATEGORICAL, dueling=True, prioritized=True, n_step=3), QUANTILE])
-def test_resume_is_bit_exact_with_a_distributional_head(tmp_path, fields):
-    pytest.importorskip("gymnasium")
-    from numpy_ddqn.run.loop import train
-    from numpy_ddqn.run.runlog import read_log
-    config = Config(total_steps=1200, learning_starts=100, batch_size=32, hidden_sizes=(16,), eval_interval=400,
-                    eval_episodes=2, progress_interval=0.0, stop_when_solved=False, **fields)
-    full = train(config, out_dir=tmp_path / "full")
-    boundary = next(r["step"] for r in read_log(tmp_path / "full") if r["kind"] == "episode" and 500 < r["step"])
-    part = train(config, out_dir=tmp_path / "part", callback=lambda info: info.step < boundary)
-    assert part.steps == boundary
-    resumed = train(config, out_dir=tmp_path / "part", resume=tmp_path / "part" / "last.npz")
-    assert resumed.agent.online.head_name == full.agent.online.head_name
-    np.testing.assert_array_equal(resumed.agent.online.flat, full.agent.online.flat)
-    np.testing.assert_array_equal(resumed.agent.target.flat, full.agent.target.flat)
 
 
 @pytest.mark.parametrize("fields", [CATEGORICAL, dict(CATEGORICAL, dueling=True), QUANTILE,
