@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing
 
 from .flat import FlatParams
-from .heads import Head, get_head
+from .heads import get_head
 from .layers import ACTIVATIONS, linear_backward, linear_forward
 
 
@@ -152,7 +152,8 @@ class MLP(FlatParams):
 
     def _check_compatible(self, other):
         if (self.sizes, self.dtype, self.head_name, self.head.params) != (
-                other.sizes, other.dtype, getattr(other, "head_name", None), getattr(other, "head", Head(0, 0, 0)).params):
+                other.sizes, other.dtype, getattr(other, "head_name", None),
+                getattr(getattr(other, "head", None), "params", None)):
             raise ValueError(f"network mismatch: {self!r} vs {other!r}")
 
     def __repr__(self):

@@ -25,7 +25,7 @@ import numpy as np
 
 from .conv import conv2d_backward, conv2d_forward, conv_output_shape
 from .flat import FlatParams
-from .heads import Head, get_head
+from .heads import get_head
 from .layers import ACTIVATIONS, linear_backward, linear_forward
 
 
@@ -229,7 +229,7 @@ class Network(FlatParams):
     def _check_compatible(self, other):
         if (self.sizes, self.dtype, self.head_name, self.head.params) != (
                 getattr(other, "sizes", None), other.dtype, getattr(other, "head_name", None),
-                getattr(other, "head", Head(0, 0, 0)).params):
+                getattr(getattr(other, "head", None), "params", None)):
             raise ValueError(f"network mismatch: {self!r} vs {other!r}")
 
     def __repr__(self):

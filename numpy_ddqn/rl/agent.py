@@ -108,7 +108,8 @@ class DDQNAgent:
     def gradient(self, batch: Batch) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
         """Loss of the online net on ``batch`` (its ``weights`` weighting each transition's loss) and its flat
         gradient, targets held fixed. Returns ``(loss, grad, q, td_error)``; ``grad`` and (for an MLP) ``q`` are
-        reused buffers, overwritten by the next call."""
+        reused buffers, overwritten by the next call. With a distributional rule ``td_error`` is each transition's
+        loss (its priority) and ``q`` the mean of the head's distribution."""
         B, rule = batch.action.shape[0], self.rule
         gamma = self.config.gamma if batch.discount is None else batch.discount   # n-step: gamma^m per transition
         # a raw rule (distributional) reads the head's (B, A, N) outputs where the others read Q (B, A)
@@ -128,7 +129,8 @@ class DDQNAgent:
     def update(self, batch: Batch) -> dict:
         """One gradient step on a batch; returns ``{loss, q_mean, q_max, td_abs_mean, grad_norm}``.
 
-        The batch's rows get new priorities from their TD errors (prioritized replay; a no-op otherwise).
+        The batch's rows get new priorities from their TD errors (a distributional rule: their losses) (prioritized
+        replay; a no-op otherwise).
         """
         c = self.config
         loss, grad, q, td_error = self.gradient(batch)
