@@ -142,5 +142,5 @@ def agent_policy(agent: DDQNAgent) -> Policy:
     online = agent.online
     layers = getattr(online, "description", None)           # a Network of layers; an MLP has none
     return Policy(online.get_weights(), agent.config.activation, agent.config.env_id, head=online.head_name,
-                  layers=layers, obs_shape=agent.obs_shape if layers else None)
+                  layers=layers, obs_shape=agent.obs_shape if layers else None, head_params=online.head.params)
 

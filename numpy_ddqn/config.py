@@ -28,6 +28,7 @@ OPTIMIZERS = tuple(_OPTIMIZERS)
 LOSSES = tuple(_LOSSES)
 EPSILON_SCHEDULES = ("exponential", "linear")
 DTYPES = ("float32", "float64")
+DISTRIBUTIONS = ("none", "categorical", "quantile")
 VECTOR_MODES = ("sync", "async")
 
 
@@ -86,6 +87,15 @@ class Config:
     per_beta: float = _f(0.4, "prioritized replay: importance-weight exponent at the start, annealed to 1")
     per_eps: float = _f(1e-6, "prioritized replay: added to |TD error| so that no transition has priority 0")
     dueling: bool = _f(False, "dueling head: Q = V + A - mean_a A (Wang et al. 2016)")
+    # -- distributional heads (Q = the mean of a learned return distribution) --
+    distribution: str = _f("none", "return distribution: none (learn Q), categorical (C51: n_atoms probabilities on "
+                                   "[v_min, v_max], cross-entropy loss) or quantile (QR-DQN: n_quantiles values, "
+                                   "quantile Huber loss)", choices=DISTRIBUTIONS)
+    n_atoms: int = _f(51, "categorical: atoms of the support")
+    v_min: float = _f(-10.0, "categorical: the support's lowest return")
+    v_max: float = _f(10.0, "categorical: the support's highest return (returns beyond are clipped onto the ends)")
+    n_quantiles: int = _f(32, "quantile: quantiles per action, at the midpoints (2i - 1) / 2N")
+    kappa: float = _f(1.0, "quantile: the quantile Huber loss's threshold (0 = plain quantile regression)")
     # -- exploration --
     epsilon_schedule: str = _f("linear", "epsilon decay shape", choices=EPSILON_SCHEDULES)
     epsilon_start: float = _f(1.0, "initial exploration rate")
@@ -148,7 +158,7 @@ def _bad(name, value, allowed):
 
 def _validate(c):
     positive_ints = ("total_steps", "num_envs", "n_step", "batch_size", "buffer_size", "train_freq", "gradient_steps",
-                     "target_update_interval", "eval_episodes", "confirm_episodes", "log_interval")
+                     "target_update_interval", "eval_episodes", "confirm_episodes", "log_interval", "n_quantiles")
     for name in positive_ints:
         if getattr(c, name) < 1:
             raise _bad(name, getattr(c, name), "must be an integer >= 1")
@@ -182,13 +192,22 @@ def _validate(c):
               ("per_beta", in_01, "must be in [0, 1]"),
               ("per_eps", lambda v: v > 0, "must be > 0"),
               ("epsilon_decay", lambda v: v >= 0, "must be >= 0"),
-              ("progress_interval", lambda v: v >= 0, "must be >= 0 seconds")]
+              ("progress_interval", lambda v: v >= 0, "must be >= 0 seconds"),
+              ("kappa", lambda v: v >= 0, "must be >= 0 (0 = plain quantile regression)"),
+              ("v_min", lambda v: True, "must be finite"),
+              ("v_max", lambda v: v > c.v_min, f"must be > v_min ({c.v_min})")]
     for name, ok, msg in checks:
         v = getattr(c, name)
         if not (math.isfinite(v) and ok(v)):
             raise _bad(name, v, msg)
     if not (c.learning_rate_end < 0 or (math.isfinite(c.learning_rate_end) and c.learning_rate_end > 0)):
         raise _bad("learning_rate_end", c.learning_rate_end, "must be > 0, or negative to keep the rate constant")
+    if c.n_atoms < 2:
+        raise _bad("n_atoms", c.n_atoms, "must be an integer >= 2 (a categorical support has two ends)")
+    if c.distribution != "none" and c.loss != "huber":
+        raise _bad("loss", c.loss, f"is not read with distribution={c.distribution} (its loss is the "
+                                   f"{'cross-entropy' if c.distribution == 'categorical' else 'quantile Huber loss'}):"
+                                   f" keep loss=huber")
     if c.nesterov and (c.optimizer != "sgd" or c.momentum == 0):
         raise _bad("nesterov", c.nesterov, "needs optimizer=sgd and momentum > 0")
     if c.batch_size > c.buffer_size:

@@ -90,8 +90,33 @@ def dueling_head(out):                          # out: (B, 1 + A), read as (V, A
     return v + (a - a.mean(axis=1, keepdims=True))
 
 
-HEADS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"linear": linear_head, "dueling": dueling_head}
-"""Q heads by name (as the training networks' ``numpy_ddqn.nn.heads.HEADS``): ``out -> q``."""
+def atom_rows(out, n, dueling):                 # out: (B, A N) or (B, (1 + A) N) -> (B, A, N)
+    """One row of N atoms / quantiles per action; dueling: V + A - mean_a A on every atom (Rainbow)."""
+    rows = out.reshape(out.shape[0], -1, n)
+    if dueling:
+        v, a = rows[:, :1], rows[:, 1:]
+        return v + (a - a.mean(axis=1, keepdims=True))
+    return rows
+
+
+def categorical_head(out, n_atoms=51, v_min=-10.0, v_max=10.0, dueling=False):   # -> q: (B, A)
+    """Q = sum_i softmax_i(logits) z_i on the support z_i = v_min + i (v_max - v_min) / (N - 1)   (C51)."""
+    logits = atom_rows(out, n_atoms, dueling)
+    e = np.exp(logits - logits.max(axis=2, keepdims=True))
+    return (e @ np.linspace(v_min, v_max, n_atoms).astype(out.dtype)) / e.sum(axis=2)
+
+
+def quantile_head(out, n_quantiles=32, dueling=False):   # -> q: (B, A)
+    """Q = mean_i theta_i over the quantiles   (QR-DQN)."""
+    return atom_rows(out, n_quantiles, dueling).mean(axis=2)
+
+
+HEADS: dict[str, Callable[..., np.ndarray]] = {
+    "linear": linear_head, "dueling": dueling_head,
+    "categorical": categorical_head, "categorical_dueling": lambda out, **p: categorical_head(out, **p, dueling=True),
+    "quantile": quantile_head, "quantile_dueling": lambda out, **p: quantile_head(out, **p, dueling=True)}
+"""Q heads by name (as the training networks' ``numpy_ddqn.nn.heads.HEADS``): ``(out, **head_params) -> q``; the
+distributional heads take their parameters (``n_atoms``, ``v_min``, ``v_max``; ``n_quantiles``)."""
 
 
 def conv2d(x, W, b, stride=1, padding="valid"):     # x: (B, H, W, C) NHWC, W: (kh, kw, C, F) -> (B, Ho, Wo, F)
@@ -140,14 +165,16 @@ class Policy:
         activation: the hidden layers' activation, a key of ``ACTIVATIONS``.
         env_id: the env it was trained on (information only).
         head: ``"linear"`` (the last layer gives Q) or ``"dueling"`` (it gives V and the advantages A,
-            and Q = V + A - mean A).
+            and Q = V + A - mean A); a distributional head (``"categorical"``, ``"quantile"``, ``_dueling`` added):
+            Q is the mean of the distribution.
         step: the source checkpoint's env step; obs_dtype: the env's observation dtype (information only).
+        head_params: a distributional head's parameters (``n_atoms``, ``v_min``, ``v_max``; ``n_quantiles``).
     """
 
     def __init__(self, weights: list, activation: str = "tanh", env_id: str | None = None,
                  head: str = "linear", layers: str | None = None, obs_shape: tuple | None = None,
-                 step: int | None = None, obs_dtype: str | None = None) -> None:
-        self.step, self.obs_dtype = step, obs_dtype
+                 step: int | None = None, obs_dtype: str | None = None, head_params: dict | None = None) -> None:
+        self.step, self.obs_dtype, self.head_params = step, obs_dtype, dict(head_params or {})
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}")
         if head not in HEADS:
@@ -164,7 +191,7 @@ class Policy:
             self.obs_dim = int(np.prod(self.obs_shape))
             try:
                 q = self._forward(np.zeros((1, *self.obs_shape), self.dtype))
-            except (ValueError, IndexError) as e:
+            except (ValueError, IndexError, TypeError) as e:
                 raise ValueError(f"weights {[W.shape for W, _ in self.layers]} do not fit layers {layers!r} on "
                                  f"observations {self.obs_shape}: {e}") from None
             self.n_actions = q.shape[1]           # after the dueling aggregation: A columns
@@ -177,7 +204,11 @@ class Policy:
         self.dtype = self.layers[0][0].dtype
         self.activation, self.env_id, self.head = activation, env_id, head
         self.obs_dim = self.layers[0][0].shape[0]
-        self.n_actions = HEADS[head](np.zeros((1, self.layers[-1][0].shape[1]), self.dtype)).shape[1]
+        try:
+            self.n_actions = HEADS[head](np.zeros((1, self.layers[-1][0].shape[1]), self.dtype), **self.head_params).shape[1]
+        except (TypeError, ValueError) as e:      # parameters the head does not take, outputs it cannot split
+            raise ValueError(f"head {head!r} with parameters {self.head_params} does not fit the last layer's "
+                             f"{self.layers[-1][0].shape[1]} outputs: {e}") from None
         self._act = ACTIVATIONS[activation]
 
     def _forward(self, h):                        # (B, *obs_shape) -> (B, A): the layer list, then the head
@@ -197,7 +228,7 @@ class Policy:
         q = h.reshape(h.shape[0], -1) @ W + b     # the linear head
         if next(weights, None) is not None:
             raise ValueError("more weights than layers")
-        return HEADS[self.head](q)
+        return HEADS[self.head](q, **self.head_params)
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:                      # (obs_dim,) -> (A,) or (B, obs_dim) -> (B, A)
         """Q-values of one observation or a batch (``ValueError`` for NaN, inf or non-numbers)."""
@@ -221,7 +252,7 @@ class Policy:
         W, b = self.layers[-1]
         q = h @ W                                 # the linear output layer
         q += b
-        q = HEADS[self.head](q)
+        q = HEADS[self.head](q, **self.head_params)
         return q[0] if single else q
 
     def act(self, obs: np.ndarray) -> int | np.ndarray:
@@ -238,6 +269,8 @@ class Policy:
         if self.layer_list:
             meta.update(layers=self.layer_list, obs_shape=list(self.obs_shape))
         meta.update({k: v for k, v in (("step", self.step), ("obs_dtype", self.obs_dtype)) if v is not None})
+        if self.head_params:
+            meta["head_params"] = self.head_params
         meta["weights_sha256"] = weights_sha256(self.weights())
         arrays = {f"{k}{i}": a for i, (W, b) in enumerate(self.layers) for k, a in (("W", W), ("b", b))}
         buf = io.BytesIO()
@@ -268,7 +301,7 @@ class Policy:
             raise ValueError(f"{path}: the weights do not match the file's SHA-256 {str(meta['weights_sha256'])[:12]}...: "
                              f"the file was altered or damaged; export it again")
         return cls(weights, meta["activation"], meta.get("env_id"), meta.get("head", "linear"), meta.get("layers"),
-                   meta.get("obs_shape"), meta.get("step"), meta.get("obs_dtype"))
+                   meta.get("obs_shape"), meta.get("step"), meta.get("obs_dtype"), meta.get("head_params"))
 
     def weights(self) -> list:
         """``[W0, b0, W1, b1, ...]`` as the file stores them."""
@@ -310,6 +343,9 @@ def read_meta(arrays: dict, path) -> dict:
                              f"{meta['layers']!r}")
         if not (isinstance(shape, list) and shape and all(type(n) is int and n > 0 for n in shape)):
             raise ValueError(f"{path}: meta 'obs_shape' must be a list of positive sizes, got {shape!r}")
+    params = meta.get("head_params", {})
+    if not (isinstance(params, dict) and all(type(v) in (int, float) for v in params.values())):
+        raise ValueError(f"{path}: meta 'head_params' must map names to numbers, got {params!r}")
     return meta
 
 

@@ -24,7 +24,7 @@ def conv_weights(rng, shapes, dtype=np.float32):
 
 def policies(seed=0):
     """name -> Policy: MLPs (tanh, relu, identity), dueling, float64, conv nets (MinAtar's, strided 'same',
-    dueling)."""
+    dueling), distributional heads (categorical, quantile, dueling per atom)."""
     rng = np.random.default_rng(seed)
     return {
         "mlp-tanh": Policy(dense_weights(rng, (4, 64, 64, 2)), "tanh", "CartPole-v1"),
@@ -37,6 +37,16 @@ def policies(seed=0):
         "conv-strided-dueling": Policy(conv_weights(rng, [(3, 3, 2, 4), (4, 4, 4, 6), (4 * 4 * 6, 4)]), "relu",
                                        "custom", "dueling", layers="conv4x3same,tanh,conv6x4s2same,relu,flatten,identity",
                                        obs_shape=(7, 8, 2)),
+        # distributional heads (Q = the distribution's mean): C51 and QR-DQN, dueling per atom, on an MLP and layers
+        "categorical-relu": Policy(dense_weights(rng, (4, 32, 3 * 11)), "relu", "CartPole-v1", "categorical",
+                                   head_params=dict(n_atoms=11, v_min=0.0, v_max=100.0)),
+        "categorical-dueling-tanh": Policy(dense_weights(rng, (6, 16, (1 + 3) * 51)), "tanh", "Acrobot-v1",
+                                           "categorical_dueling", head_params=dict(n_atoms=51, v_min=-10.0, v_max=10.0)),
+        "quantile-tanh": Policy(dense_weights(rng, (4, 24, 2 * 32)), "tanh", "CartPole-v1", "quantile",
+                                head_params=dict(n_quantiles=32)),
+        "quantile-dueling-conv": Policy(conv_weights(rng, [(3, 3, 2, 4), (8 * 8 * 4, (1 + 3) * 5)]), "relu", "custom",
+                                        "quantile_dueling", layers="conv4x3same,relu,flatten", obs_shape=(8, 8, 2),
+                                        head_params=dict(n_quantiles=5)),
     }
 
 

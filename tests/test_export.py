@@ -114,7 +114,7 @@ def test_rounding_bound_holds_against_float64(name):
     """Half the bound covers one float32 implementation: NumPy's float32 Q against the same net in float64."""
     policy = POLICIES[name]
     exact = Policy([a.astype(np.float64) for a in policy.weights()], policy.activation, head=policy.head,
-                   layers=policy.layer_list, obs_shape=policy.obs_shape)
+                   layers=policy.layer_list, obs_shape=policy.obs_shape, head_params=policy.head_params)
     obs = random_obs(policy, 500, scale=3.0)
     err = np.abs(policy.q_values(obs).astype(np.float64) - exact.q_values(obs.astype(np.float64)))
     assert np.all(err <= rounding_bound(policy, magnitude_policy(policy), obs) / 2)
@@ -339,13 +339,16 @@ def test_model_api_exports_every_format(tmp_path):
 
 
 def test_agents_of_every_trained_network_kind_export_to_c(tmp_path):
-    """Policies from the agent itself (MLP activations, dueling, conv layers): the C file matches each."""
+    """Policies from the agent itself (MLP activations, dueling, conv layers, distributional heads): the C file
+    matches each."""
     compiler_or_skip()
     from numpy_ddqn import Config, DDQNAgent
     from numpy_ddqn.checkpoint import agent_policy
     cases = [((4,), dict(activation="relu")), ((4,), dict(activation="identity", dueling=True)),
              ((10, 10, 4), dict(layers="conv8x3,relu,flatten,dense16,relu")),
-             ((6, 6, 3), dict(layers="conv4x3s2same,tanh,conv4x2,relu,dense8,tanh", dueling=True))]
+             ((6, 6, 3), dict(layers="conv4x3s2same,tanh,conv4x2,relu,dense8,tanh", dueling=True)),
+             ((4,), dict(distribution="categorical", dueling=True, v_min=0.0, v_max=100.0)),
+             ((4,), dict(distribution="quantile", n_quantiles=16))]
     for shape, fields in cases:
         agent = DDQNAgent(shape if len(shape) > 1 else shape[0], 3, Config(**fields))
         policy = agent_policy(agent)

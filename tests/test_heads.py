@@ -39,9 +39,18 @@ def test_every_heads_backward_matches_finite_differences_and_policy_py_computes_
     out, g = rng.normal(size=(B, head.n_outputs(A))), rng.normal(size=(B, A))
     q = head.forward(out)
     assert q.shape == (B, A)
-    numeric = numeric_grad(lambda: np.sum(head.forward(out) * g), out)
-    np.testing.assert_allclose(head.backward(g), numeric, rtol=1e-6, atol=1e-8, err_msg=f"{name}: mine vs numeric")
-    np.testing.assert_array_equal(policy.HEADS[name](out), q)           # the standalone file's copy: same values
+    if head.outputs is None:
+        numeric = numeric_grad(lambda: np.sum(head.forward(out) * g), out)
+        np.testing.assert_allclose(head.backward(g), numeric, rtol=1e-6, atol=1e-8, err_msg=f"{name}: mine vs numeric")
+        np.testing.assert_array_equal(policy.HEADS[name](out), q)       # the standalone file's copy: same values
+    else:    # a distributional head: backward takes d outputs (B, A, N); Q is the outputs' mean
+        dist = head.outputs(out)
+        g = rng.normal(size=dist.shape)
+        assert dist.shape[:2] == (B, A)
+        numeric = numeric_grad(lambda: np.sum(head.outputs(out) * g), out)
+        np.testing.assert_allclose(head.backward(g), numeric, rtol=1e-6, atol=1e-8, err_msg=f"{name}: mine vs numeric")
+        np.testing.assert_array_equal(head.mean(dist), q)
+        np.testing.assert_allclose(policy.HEADS[name](out, **head.params), q, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(head.forward(out[0]), q[0])           # one observation: the last axis only
 
 

@@ -12,12 +12,14 @@ from numpy_ddqn.nn import HEADS, LOSSES, MLP, Network, numeric_grad
 from numpy_ddqn.rl.agent import DDQNAgent
 from numpy_ddqn.rl.build import check_agent
 from numpy_ddqn.rl.nstep import NStepWriter, OneStepWriter, make_writer
+from numpy_ddqn.rl.categorical import categorical_support
+from numpy_ddqn.rl.quantile import quantile_midpoints
 from numpy_ddqn.rl.registry import REPLAYS, head_name, replay_name, rule_name
 from numpy_ddqn.rl.replay import Batch, ReplayBuffer
 from numpy_ddqn.rl.targets import RULES, double_dqn_targets, dqn_targets
 
 
-@pytest.mark.parametrize("name", sorted(RULES))
+@pytest.mark.parametrize("name", sorted(n for n in RULES if not RULES[n].raw))
 @given(B=st.integers(1, 8), A=st.integers(1, 5), loss=st.sampled_from(sorted(LOSSES)), weighted=st.booleans(),
        per_transition_discount=st.booleans(), seed=st.integers(0, 2**32 - 1))
 def test_every_rule_is_its_loss_on_its_target_per_sample_and_its_gradient_is_right(name, B, A, loss, weighted,
@@ -42,6 +44,36 @@ def test_every_rule_is_its_loss_on_its_target_per_sample_and_its_gradient_is_rig
     if not rule.online_next:                      # a rule that does not read Q_online(s') ignores it
         again = rule.learn(q, action, reward, terminated, gamma, None, q_next_target, loss, weights)
         assert again[0] == value
+
+
+@pytest.mark.parametrize("name", sorted(n for n in RULES if RULES[n].raw))
+@given(B=st.integers(1, 6), A=st.integers(1, 4), N=st.integers(2, 6), weighted=st.booleans(),
+       per_transition_discount=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_every_raw_rule_weights_its_per_sample_losses_selects_by_the_online_mean_and_its_gradient_is_right(
+        name, B, A, N, weighted, per_transition_discount, seed):
+    """A rule on a distributional head's raw (B, A, N) outputs: its loss is the (weighted) mean of the per-sample
+    losses it returns as priorities, its dL/d outputs matches central differences, and the next action is chosen
+    by the online net's mean (Double) or the target net's (an online_next=False rule ignores the online outputs)."""
+    rule, rng = RULES[name], np.random.default_rng(seed)
+    params = (dict(z=categorical_support(-2.0, 3.0, N, np.float64)) if "categorical" in name
+              else dict(taus=quantile_midpoints(N, np.float64), kappa=float(rng.choice([0.5, 1.0]))))
+    out, out_next_online, out_next_target = (rng.normal(size=(B, A, N)) for _ in range(3))
+    action, reward, terminated = rng.integers(0, A, B), rng.normal(size=B), (rng.random(B) < 0.3).astype(float)
+    gamma = 0.99 ** rng.integers(1, 4, B) if per_transition_discount else 0.9
+    weights = rng.random(B) + 0.1 if weighted else None
+    learn = lambda online: rule.learn(out, action, reward, terminated, gamma, online, out_next_target, "huber",
+                                      weights, **params)
+    value, dout, per_sample = learn(out_next_online)
+    assert dout.shape == out.shape and per_sample.shape == (B,) and np.all(per_sample >= 0)
+    assert value == pytest.approx(np.mean(per_sample * (1.0 if weights is None else weights)), rel=1e-12)
+    np.testing.assert_allclose(dout, numeric_grad(lambda: learn(out_next_online)[0], out), rtol=1e-5, atol=1e-8,
+                               err_msg="dout: mine vs numeric")
+    # a* by the mean: online outputs shifted by a constant (the same softmax, means moved alike) rank the actions
+    # as the target's do, so they give the target-selected loss
+    as_target = learn(out_next_target)[0]
+    assert learn(out_next_target + 0.7)[0] == pytest.approx(as_target, rel=1e-12)
+    if not rule.online_next:
+        assert value == as_target == learn(None)[0]
 
 
 @pytest.mark.parametrize("name", sorted(REPLAYS))

@@ -23,7 +23,7 @@ from .. import __version__
 from ..errors import MissingDependency
 from ..policy import Policy
 from ..policy import write_atomic
-from .graph import describe, steps
+from .graph import describe, head_layout, steps
 
 PER_LINE = 8     # numbers per line in the weight arrays
 
@@ -176,7 +176,12 @@ def c_source(policy: Policy) -> str:
             if line:
                 body.append("    " + line)
         # flatten: NHWC buffers are already in flattened order
-    if policy.head == "dueling":                  # Q = V + (A - mean_a A), the head's outputs being (V, A)
+    layout = head_layout(policy)
+    if layout.kind != "q":                        # a distributional head: rows of N values per action
+        if layout.kind == "categorical":
+            arrays.append(_array("Z", layout.z))
+        body += distribution_c(src, A, layout)
+    elif policy.head == "dueling":                # Q = V + (A - mean_a A), the head's outputs being (V, A)
         body += [f"    for (k = 0; k < {A}; k++) mean += {src}[1 + k];",
                  f"    mean /= {A}.0f;",
                  f"    for (k = 0; k < {A}; k++) q[k] = {src}[0] + ({src}[1 + k] - mean);"]
@@ -188,6 +193,7 @@ def c_source(policy: Policy) -> str:
         "{",
         "    float h0[POLICY_SCRATCH], h1[POLICY_SCRATCH];",
         "    float mean = 0.0f;" if policy.head == "dueling" else None,
+        f"    float row[{layout.n}], amean[{layout.n}], top, sum, num;\n    int a, i;" if layout.kind != "q" else None,
         "    int k;",
         *body,
         "    (void)h0; (void)h1;",
@@ -208,6 +214,34 @@ def c_source(policy: Policy) -> str:
     return "\n".join(header) + "\n" + "\n".join(arrays) + HELPERS + (TANH if uses_tanh else "") \
         + (CONV if uses_conv else "") + "\n" \
         + "\n".join(line for line in functions if line is not None)
+
+
+def distribution_c(src: str, A: int, layout) -> list[str]:
+    """C lines from the head's outputs ``src`` ((D + A) rows of N, D = 1 with a dueling V row) to ``q``: each
+    action's row (dueling per atom: V_i + (A_i - mean_a A_i)), then the mean of its distribution."""
+    N, D = layout.n, int(layout.dueling)
+    lines = []
+    if layout.dueling:
+        lines += [f"    for (i = 0; i < {N}; i++) {{",
+                  f"        amean[i] = 0.0f;",
+                  f"        for (a = 0; a < {A}; a++) amean[i] += {src}[(1 + a) * {N} + i];",
+                  f"        amean[i] /= {A}.0f;",
+                  "    }"]
+    value = f"{src}[i] + ({src}[(1 + a) * {N} + i] - amean[i])" if layout.dueling else f"{src}[a * {N} + i]"
+    lines += [f"    for (a = 0; a < {A}; a++) {{",
+              f"        for (i = 0; i < {N}; i++) row[i] = {value};"]
+    if layout.kind == "categorical":              # Q = sum_i e_i z_i / sum_i e_i, e_i = exp(l_i - max l)
+        lines += [f"        top = row[0];",
+                  f"        for (i = 1; i < {N}; i++) if (row[i] > top) top = row[i];",
+                  f"        sum = 0.0f; num = 0.0f;",
+                  f"        for (i = 0; i < {N}; i++) {{ float e = expf(row[i] - top); sum += e; num += e * Z[i]; }}",
+                  f"        q[a] = num / sum;"]
+    else:                                         # Q = mean_i theta_i
+        lines += [f"        sum = 0.0f;",
+                  f"        for (i = 0; i < {N}; i++) sum += row[i];",
+                  f"        q[a] = sum / {N}.0f;"]
+    lines += ["    }", "    (void)amean; (void)num; (void)top;"]
+    return lines
 
 
 def write_c(policy: Policy, path: str | os.PathLike) -> Path:

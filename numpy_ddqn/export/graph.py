@@ -6,6 +6,8 @@ never from the training agent, so they follow the same forward pass as ``policy.
     MLP:     dense, act, dense, act, ..., dense (the Q head)
     layers:  conv / dense / act / flatten in the listed order, then the dense Q head
     dueling: the head gives 1 + A outputs (V, then A); Q = V + (A - mean_a A)
+    distributional (``head_layout``): the head gives (A or 1 + A) rows of N atoms / quantiles, dueling per atom;
+                 Q = sum_i softmax_i z_i (categorical) or mean_i theta_i (quantile) per action
 """
 from __future__ import annotations
 
@@ -74,9 +76,37 @@ def steps(policy: Policy) -> list[Step]:
     return out
 
 
+class HeadLayout(NamedTuple):
+    """How the last dense layer's outputs become Q: ``kind`` "q" (linear / dueling), "categorical" or "quantile";
+    ``n`` values per action (1 for a Q head); ``dueling`` (a V row first); ``z`` the categorical support."""
+    kind: str
+    n: int
+    dueling: bool
+    z: np.ndarray | None = None
+
+
+def head_layout(policy: Policy) -> HeadLayout:
+    """The ``HeadLayout`` of ``policy``'s head, from its name and ``head_params`` (``policy.py``'s defaults)."""
+    dueling = policy.head.endswith("dueling")
+    p = policy.head_params
+    if policy.head.startswith("categorical"):
+        n = int(p.get("n_atoms", 51))
+        z = np.linspace(p.get("v_min", -10.0), p.get("v_max", 10.0), n).astype(policy.dtype)
+        return HeadLayout("categorical", n, dueling, z)
+    if policy.head.startswith("quantile"):
+        return HeadLayout("quantile", int(p.get("n_quantiles", 32)), dueling)
+    return HeadLayout("q", 1, dueling)
+
+
 def describe(policy: Policy) -> str:
     """One line naming the network: ``MLP 4-64-64-2 tanh, linear head`` or the layer list."""
+    layout = head_layout(policy)
     head = "dueling head (Q = V + A - mean A)" if policy.head == "dueling" else "linear head"
+    if layout.kind == "categorical":
+        head = (f"{'dueling ' if layout.dueling else ''}categorical head ({layout.n} atoms on "
+                f"[{layout.z[0]:g}, {layout.z[-1]:g}], Q = sum_i p_i z_i)")
+    elif layout.kind == "quantile":
+        head = f"{'dueling ' if layout.dueling else ''}quantile head ({layout.n} quantiles, Q = their mean)"
     if policy.layer_list:
         return f"layers {policy.layer_list} on {policy.obs_shape}, {head}"
     sizes = [policy.obs_dim] + [W.shape[1] for W, _ in policy.layers]

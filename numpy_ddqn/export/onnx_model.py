@@ -20,7 +20,7 @@ from .. import __version__
 from ..errors import require
 from ..policy import Policy, weights_sha256
 from ..policy import write_atomic
-from .graph import describe, steps
+from .graph import describe, head_layout, steps
 
 OPSET = 17
 """The ONNX opset the exported models declare (ReduceMean still takes ``axes`` as an attribute)."""
@@ -63,7 +63,23 @@ def onnx_model(policy: Policy):
         elif step.kind == "relu":
             h = node("Relu", [h])
         # identity: nothing
-    if policy.head == "dueling":                  # Q = V + (A - mean_a A) on the head's (V, A) columns
+    layout = head_layout(policy)
+    if layout.kind != "q":                        # rows of N values per action -> Q (graph.py's HeadLayout)
+        A, N, D = policy.n_actions, layout.n, int(layout.dueling)
+        inits.append(numpy_helper.from_array(np.array([0, D + A, N], np.int64), "rows_shape"))
+        h = node("Reshape", [h, "rows_shape"])    # (B, D + A, N)
+        if layout.dueling:                        # per atom: V_i + (A_i - mean_a A_i)
+            inits += [numpy_helper.from_array(np.array(v, np.int64), n) for v, n in
+                      (([0], "r0"), ([1], "r1"), ([1 + A], "rend"), ([1], "raxis"))]
+            v = node("Slice", [h, "r0", "r1", "raxis"])
+            a = node("Slice", [h, "r1", "rend", "raxis"])
+            h = node("Add", [v, node("Sub", [a, node("ReduceMean", [a], axes=[1], keepdims=1)])])
+        if layout.kind == "categorical":          # Q = softmax(logits) . z over the atoms
+            inits.append(numpy_helper.from_array(layout.z.astype(policy.dtype), "support_z"))
+            h = node("MatMul", [node("Softmax", [h], axis=-1), "support_z"])
+        else:                                     # Q = mean over the quantiles
+            h = node("ReduceMean", [h], axes=[2], keepdims=0)
+    elif policy.head == "dueling":                # Q = V + (A - mean_a A) on the head's (V, A) columns
         inits += [numpy_helper.from_array(np.array(v, np.int64), n) for v, n in
                   (([0], "c0"), ([1], "c1"), ([1 + policy.n_actions], "cend"), ([1], "axis1"))]
         v = node("Slice", [h, "c0", "c1", "axis1"])

@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from ..policy import Policy
-from .graph import steps
+from .graph import head_layout, steps
 
 U32 = 2.0 ** -24
 """float32's unit roundoff."""
@@ -51,9 +51,30 @@ def rounding_bound(policy: Policy, magnitude: Policy, obs: np.ndarray) -> np.nda
     fan_in = max(int(np.prod(s.W.shape[:-1])) for s in layers) + 1
     gamma = fan_in * U32 / (1 - fan_in * U32)
     m = magnitude.q_values(np.abs(obs).astype(np.float64))                         # (B, A) or (B, 1 + A)
-    if policy.head == "dueling":
+    layout = head_layout(policy)
+    if layout.kind != "q":                        # (B, (D + A) N) -> per-atom magnitudes (B, A, N)
+        m = m.reshape(m.shape[0], -1, layout.n)
+    if layout.dueling:
         m = m[:, :1] + m[:, 1:] + m[:, 1:].mean(axis=1, keepdims=True)
-    return 2 * (len(layers) * (gamma + 8 * U32) + (policy.n_actions + 3) * U32) * m
+    e = (len(layers) * (gamma + 8 * U32) + (policy.n_actions + 3) * U32) * m        # one implementation's error
+    if layout.kind == "quantile":                 # the mean of N values adds (N + 1) u of their magnitude
+        return 2 * (e + (layout.n + 1) * U32 * m).mean(axis=2)
+    if layout.kind == "categorical":
+        return 2 * categorical_bound(e, m, layout.z, layout.n)
+    return 2 * e
+
+
+def categorical_bound(e, m, z, n):                # e, m: (B, A, N) logit errors and magnitudes -> (B, A)
+    """One float32 implementation's error on Q = sum_i softmax_i(l) z_i with logits off by at most e_i, |l_i| <= m_i.
+
+    Logits off by D (the largest e_i, plus the rounding of l_i - max l: 2 u max m, and exp's own: 4 u) scale every
+    p_i by a factor in [e^-2D, e^2D], so Q moves by at most R (e^2D - 1), R = (v_max - v_min) / 2 (sum_i (p'_i -
+    p_i) = 0 lets z be measured from the support's centre); the two sums of N terms and the division add
+    (2 N + 2) u max |z|.
+    """
+    D = e.max(axis=2) + 2 * U32 * m.max(axis=2) + 4 * U32                          # (B, A)
+    R = (float(z[-1]) - float(z[0])) / 2
+    return R * np.expm1(2 * D) + (2 * n + 2) * U32 * float(np.abs(z).max())
 
 
 def draw_from_space(space, n: int, rng: np.random.Generator) -> np.ndarray:   # -> (n, *space.shape) float32

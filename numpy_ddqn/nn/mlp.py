@@ -40,13 +40,13 @@ class MLP(FlatParams):
 
     def __init__(self, sizes: tuple[int, ...] | list[int], activation: str = "tanh",
                  dtype: np.typing.DTypeLike = np.float32, rng: np.random.Generator | None = None,
-                 head: str = "linear") -> None:
+                 head: str = "linear", head_params: dict | None = None) -> None:
         sizes = tuple(int(s) for s in sizes)
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"sizes must list at least an input and an output width, all >= 1; got {sizes}")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-        self.head_name, self.head, self.n_actions = head, get_head(head), sizes[-1]
+        self.head_name, self.head, self.n_actions = head, get_head(head, **(head_params or {})), sizes[-1]
         if self.n_actions < self.head.min_actions:
             raise ValueError(f"a {head} head needs at least {self.head.min_actions} actions, got sizes {sizes}")
         self.sizes = sizes = (*sizes[:-1], self.head.n_outputs(self.n_actions))   # layer widths, head outputs last
@@ -63,7 +63,8 @@ class MLP(FlatParams):
 
     # -- forward / backward -------------------------------------------------------------
 
-    def forward(self, x: np.ndarray, reuse: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:   # x: (B, n_in) -> q: (B, A), cache
+    def forward(self, x: np.ndarray, reuse: bool = False, raw: bool = False
+                ) -> tuple[np.ndarray, list[np.ndarray]]:   # x: (B, n_in) -> q: (B, A) (raw: (B, A, N)), cache
         """Return ``(out, cache)``; ``cache`` holds exactly what ``backward`` needs.
 
         ``cache[i]`` is the input of linear layer i: the network input, then each hidden
@@ -73,6 +74,8 @@ class MLP(FlatParams):
         ``reuse=True`` writes every layer's output into arrays this network keeps for batches of B
         rows (made on the first such call): the training step's way, allocating nothing. The output
         and cache are then overwritten by the next ``reuse=True`` forward of B rows.
+
+        ``raw=True`` (a distributional head): return the head's ``outputs``, the (B, A, N) distribution, not Q.
         """
         h = np.asarray(x, dtype=self.dtype)
         if h.ndim != 2 or h.shape[1] != self.sizes[0]:
@@ -84,7 +87,8 @@ class MLP(FlatParams):
             h = self._act_forward(z, out=z)       # activation in place
             cache.append(h)
         W, b = self._layers[-1]
-        return self.head.forward(linear_forward(h, W, b, out=z_out[-1])), cache   # linear output layer, head
+        out = linear_forward(h, W, b, out=z_out[-1])                             # linear output layer
+        return (self.head.outputs(out) if raw else self.head.forward(out)), cache   # the head
 
     def __call__(self, x):                        # x: (B, n_in) -> (B, A)
         """Forward without keeping a cache (acting, evaluation, targets)."""
@@ -113,7 +117,7 @@ class MLP(FlatParams):
         """Gradients of a loss with respect to every parameter, given ``dout = dL/d(output)``.
 
         Args:
-            dout: ``(B, A)`` upstream gradient dL/dQ.
+            dout: ``(B, A)`` upstream gradient dL/dQ (a distributional head: ``(B, A, N)``, dL/d outputs).
             cache: the cache from the ``forward`` call that produced the output.
             out: optional flat array of length ``n_params`` (dtype of the net) to write into.
             reuse: write the gradients flowing between layers into arrays kept for batches of B rows
@@ -147,7 +151,9 @@ class MLP(FlatParams):
     # -- weights as plain data: layout, init, copy, Polyak, get/set and norms are FlatParams' (flat.py) --
 
     def _check_compatible(self, other):
-        if (self.sizes, self.dtype, self.head_name) != (other.sizes, other.dtype, getattr(other, "head_name", None)):
+        if (self.sizes, self.dtype, self.head_name, self.head.params) != (
+                other.sizes, other.dtype, getattr(other, "head_name", None),
+                getattr(getattr(other, "head", None), "params", None)):
             raise ValueError(f"network mismatch: {self!r} vs {other!r}")
 
     def __repr__(self):

@@ -141,12 +141,12 @@ class Network(FlatParams):
     """
 
     def __init__(self, input_shape: tuple, layers: str | list[Layer], n_actions: int, head: str | bool = "linear",
-                 dtype=np.float32, rng: np.random.Generator | None = None) -> None:
+                 dtype=np.float32, rng: np.random.Generator | None = None, head_params: dict | None = None) -> None:
         self.input_shape = tuple(int(s) for s in input_shape)
         self.layers = parse_layers(layers) if isinstance(layers, str) else list(layers)
         if isinstance(head, bool):
             head = "dueling" if head else "linear"
-        self.head_name, self.head, self.n_actions = head, get_head(head), int(n_actions)
+        self.head_name, self.head, self.n_actions = head, get_head(head, **(head_params or {})), int(n_actions)
         if self.n_actions < self.head.min_actions:
             raise ValueError(f"a {head} head needs >= {self.head.min_actions} actions, got {n_actions}")
         self.ops = build_ops(self.layers, self.input_shape, self.head.n_outputs(self.n_actions))
@@ -162,8 +162,10 @@ class Network(FlatParams):
 
     # -- forward / backward -------------------------------------------------------------
 
-    def forward(self, x: np.ndarray, reuse: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:   # x: (B, *input_shape) -> q: (B, A), cache
+    def forward(self, x: np.ndarray, reuse: bool = False, raw: bool = False
+                ) -> tuple[np.ndarray, list[np.ndarray]]:   # x: (B, *input_shape) -> q: (B, A) (raw: (B, A, N)), cache
         """Return ``(q, cache)``; ``cache[i]`` is what op i's backward needs, every entry batch-first.
+        ``raw=True`` (a distributional head): the head's ``outputs`` (B, A, N) instead of Q.
 
         dense: its input; conv: its im2col columns; activation: its output; flatten: its input.
         """
@@ -190,7 +192,7 @@ class Network(FlatParams):
                 h = ACTIVATIONS[kind][0](h, out=h if fresh else None)
                 cache.append(h)
             fresh = kind in ("conv", "dense")
-        return self.head.forward(h), cache
+        return (self.head.outputs(h) if raw else self.head.forward(h)), cache
 
     def __call__(self, x):                        # x: (B, *input_shape) -> (B, A)
         """Forward without keeping a cache (acting, evaluation, targets)."""
@@ -225,8 +227,9 @@ class Network(FlatParams):
     # -- weights as plain data: layout, init, copy, Polyak, get/set and norms are FlatParams' (flat.py) --
 
     def _check_compatible(self, other):
-        if (self.sizes, self.dtype, self.head_name) != (getattr(other, "sizes", None), other.dtype,
-                                                         getattr(other, "head_name", None)):
+        if (self.sizes, self.dtype, self.head_name, self.head.params) != (
+                getattr(other, "sizes", None), other.dtype, getattr(other, "head_name", None),
+                getattr(getattr(other, "head", None), "params", None)):
             raise ValueError(f"network mismatch: {self!r} vs {other!r}")
 
     def __repr__(self):

@@ -108,26 +108,29 @@ class DDQNAgent:
     def gradient(self, batch: Batch) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
         """Loss of the online net on ``batch`` (its ``weights`` weighting each transition's loss) and its flat
         gradient, targets held fixed. Returns ``(loss, grad, q, td_error)``; ``grad`` and (for an MLP) ``q`` are
-        reused buffers, overwritten by the next call."""
+        reused buffers, overwritten by the next call. With a distributional rule ``td_error`` is each transition's
+        loss (its priority) and ``q`` the mean of the head's distribution."""
         B, rule = batch.action.shape[0], self.rule
         gamma = self.config.gamma if batch.discount is None else batch.discount   # n-step: gamma^m per transition
+        # a raw rule (distributional) reads the head's (B, A, N) outputs where the others read Q (B, A)
         if rule.online_next:
             # one forward of the online net over s and s' stacked: (2B, obs_dim) -> (2B, A)
-            q_both, cache = self.online.forward(np.concatenate((batch.obs, batch.next_obs)), self.reuse)
+            q_both, cache = self.online.forward(np.concatenate((batch.obs, batch.next_obs)), self.reuse, rule.raw)
             q, q_next_online = q_both[:B], q_both[B:]
             cache = [x[:B] for x in cache]                # the s' half gets no gradient
         else:
-            (q, cache), q_next_online = self.online.forward(batch.obs, self.reuse), None
-        q_next_target = self.target.forward(batch.next_obs, self.reuse)[0]   # (B, A)
+            (q, cache), q_next_online = self.online.forward(batch.obs, self.reuse, rule.raw), None
+        q_next_target = self.target.forward(batch.next_obs, self.reuse, rule.raw)[0]   # (B, A)
         loss, dq, td_error = rule.learn(q, batch.action, batch.reward, batch.terminated, gamma, q_next_online,
                                         q_next_target, self.config.loss, batch.weights)   # dq: (B, A)
-        self.online.backward(dq, cache, self._grad, self.reuse)
-        return loss, self._grad, q, td_error
+        self.online.backward(dq, cache, self._grad, self.reuse)   # raw: dq is dL/d outputs (B, A, N)
+        return loss, self._grad, self.online.head.mean(q) if rule.raw else q, td_error
 
     def update(self, batch: Batch) -> dict:
         """One gradient step on a batch; returns ``{loss, q_mean, q_max, td_abs_mean, grad_norm}``.
 
-        The batch's rows get new priorities from their TD errors (prioritized replay; a no-op otherwise).
+        The batch's rows get new priorities from their TD errors (a distributional rule: their losses) (prioritized
+        replay; a no-op otherwise).
         """
         c = self.config
         loss, grad, q, td_error = self.gradient(batch)

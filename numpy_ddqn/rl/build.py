@@ -7,6 +7,7 @@ machine has, a head that needs more actions) fails in one line naming the field.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -14,12 +15,12 @@ import numpy as np
 from ..config import Config
 from ..errors import ConfigError
 from ..nn import MLP, OPTIMIZERS, Network
-from ..nn.heads import HEADS
+from ..nn.heads import get_head
 from ..nn.network import count_params
 from ..nn.optim import SGD, Adam
 from .memory import MemoryPlan, check_memory, plan_memory
 from .nstep import NStepWriter, OneStepWriter, make_writer
-from .registry import REPLAYS, head_name, replay_name, rule_name
+from .registry import REPLAYS, head_name, head_params, replay_name, rule_name, rule_params
 from .replay import ReplayBuffer
 from .schedules import LinearSchedule, epsilon_schedule, learning_rate_schedule
 from .targets import RULES, Rule
@@ -35,10 +36,10 @@ def make_optimizer(config: Config) -> SGD | Adam:
 def check_agent(config: Config, obs_shape: tuple[int, ...], n_actions: int, obs_dtype: str | None = None
                 ) -> MemoryPlan:
     """The memory plan of an agent of ``config`` on these spaces; ``ConfigError`` in one line if it cannot be built."""
-    head = head_name(config)
+    head, entry = head_name(config), get_head(head_name(config), **head_params(config))
     if config.layers:                             # shapes through the layers, checked before anything is built
         try:
-            count_params(config.layers, obs_shape, HEADS[head].n_outputs(n_actions))
+            count_params(config.layers, obs_shape, entry.n_outputs(n_actions))
         except ValueError as e:
             raise ConfigError(f"config field 'layers' = {config.layers!r} is invalid for observations of "
                               f"shape {obs_shape}: {e}") from None
@@ -47,9 +48,9 @@ def check_agent(config: Config, obs_shape: tuple[int, ...], n_actions: int, obs_
                           f"e.g. conv16x3,relu,flatten,dense128,relu")
     plan = plan_memory(config, obs_shape, n_actions, obs_dtype)
     check_memory(plan)                            # before allocating: a one-line error, not a MemoryError
-    if n_actions < HEADS[head].min_actions:
+    if n_actions < entry.min_actions:
         raise ConfigError(f"config field 'dueling' = {config.dueling} is invalid: a {head} head needs "
-                          f">= {HEADS[head].min_actions} actions, this env has {n_actions}")
+                          f">= {entry.min_actions} actions, this env has {n_actions}")
     return plan
 
 
@@ -57,11 +58,18 @@ def build_network(config: Config, obs_shape: tuple[int, ...], n_actions: int,
                   rng: np.random.Generator) -> MLP | Network:
     """A Q-network: a ``Network`` of ``config.layers`` (convolutions for images), else an ``MLP`` of
     ``config.hidden_sizes``, with the config's head; initial weights drawn from ``rng``."""
-    head = head_name(config)
+    head, params = head_name(config), head_params(config)
     if config.layers:
-        return Network(obs_shape, config.layers, n_actions, head, config.dtype, rng)
+        return Network(obs_shape, config.layers, n_actions, head, config.dtype, rng, params)
     sizes = (int(np.prod(obs_shape)), *config.hidden_sizes, n_actions)
-    return MLP(sizes, config.activation, config.dtype, rng, head)
+    return MLP(sizes, config.activation, config.dtype, rng, head, params)
+
+
+def build_rule(config: Config) -> Rule:
+    """The learning rule of the config (``RULES``); a distributional rule with its parameters bound (the support,
+    the taus and kappa: ``registry.rule_params``)."""
+    rule, params = RULES[rule_name(config)], rule_params(config)
+    return rule._replace(learn=partial(rule.learn, **params)) if params else rule
 
 
 def build_replay(config: Config, obs_shape: tuple[int, ...], obs_dtype: str | None = None) -> ReplayBuffer:
@@ -100,5 +108,5 @@ def build_parts(config: Config, obs_shape: tuple[int, ...], n_actions: int, obs_
     target.copy_from(online)
     replay = build_replay(config, obs_shape, obs_dtype)
     return Parts(memory, online, target, make_optimizer(config), replay, build_writer(config, replay),
-                 RULES[rule_name(config)], epsilon_schedule(config), learning_rate_schedule(config),
+                 build_rule(config), epsilon_schedule(config), learning_rate_schedule(config),
                  LinearSchedule(config.per_beta, 1.0, config.total_steps))

@@ -13,9 +13,9 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import ConfigError
-from ..nn.heads import HEADS
+from ..nn.heads import get_head
 from ..nn.network import count_params
-from .registry import REPLAYS, head_name, replay_name
+from .registry import REPLAYS, head_name, head_params, replay_name
 from .replay import stored_obs_shape
 
 
@@ -58,7 +58,8 @@ def replay_bytes_per_transition(obs_dim, dtype, n_step=1, obs_dtype=None):
 
 def network_params(config, obs_dim, n_actions):
     """Parameters of the Q-network a config builds: ``layers`` if set, else the MLP of ``hidden_sizes``."""
-    n_out = HEADS[head_name(config)].n_outputs(n_actions)          # the last linear layer's width
+    n_out = get_head(head_name(config), **head_params(config)).n_outputs(n_actions)   # the last linear layer's width
+    # (a distributional head: A * N, or (1 + A) * N with dueling)
     if config.layers:
         return count_params(config.layers, tuple(np.atleast_1d(obs_dim)), n_out)
     sizes = (int(np.prod(obs_dim)), *config.hidden_sizes, n_out)

@@ -3,8 +3,10 @@
 One registry per axis, each entry with its equation in its docstring and its own tests:
 
     axis            registry                   selected by                     entries
-    head            nn/heads.py: HEADS         Config.dueling                  linear, dueling
-    learning rule   rl/targets.py: RULES       Config.double                   dqn, double
+    head            nn/heads.py: HEADS         Config.dueling, distribution    linear, dueling, categorical[_dueling],
+                                                                               quantile[_dueling]
+    learning rule   rl/targets.py: RULES       Config.double, distribution     dqn, double, [double_]categorical,
+                                                                               [double_]quantile
     replay          rl/registry.py: REPLAYS    Config.prioritized              uniform, prioritized
     n-step writer   rl/nstep.py: make_writer   Config.n_step                   one-step, n-step
 
@@ -14,7 +16,11 @@ config field read here), and its tests.
 """
 from __future__ import annotations
 
+import numpy as np
+
+from .categorical import categorical_support
 from .prioritized import PrioritizedReplayBuffer
+from .quantile import quantile_midpoints
 from .replay import ReplayBuffer
 
 REPLAYS = {"uniform": ReplayBuffer, "prioritized": PrioritizedReplayBuffer}
@@ -23,13 +29,43 @@ beta=None) -> Batch``, ``update_priorities``, ``extra_bytes``, ``state_dict``)."
 
 
 def head_name(config) -> str:
-    """The ``nn.heads.HEADS`` key of the Q head: "dueling" (``Q = V + A - mean A``) or "linear"."""
+    """The ``nn.heads.HEADS`` key of the Q head: "dueling" (``Q = V + A - mean A``) or "linear"; with a
+    ``distribution``, "categorical" / "quantile", "_dueling" added for the per-atom dueling head."""
+    distribution = config.distribution
+    if distribution != "none":
+        return f"{distribution}_dueling" if config.dueling else distribution
     return "dueling" if config.dueling else "linear"
 
 
+def head_params(config) -> dict:
+    """The parameters of the head (``nn.heads.get_head(name, **params)``): C51's atoms and support, QR-DQN's
+    number of quantiles, none otherwise."""
+    distribution = config.distribution
+    if distribution == "categorical":
+        return dict(n_atoms=config.n_atoms, v_min=config.v_min, v_max=config.v_max)
+    if distribution == "quantile":
+        return dict(n_quantiles=config.n_quantiles)
+    return {}
+
+
 def rule_name(config) -> str:
-    """The ``targets.RULES`` key of the learning rule: "double" (Double DQN) or "dqn"."""
+    """The ``targets.RULES`` key of the learning rule: "double" (Double DQN) or "dqn"; with a ``distribution``,
+    "double_categorical" / "categorical" or "double_quantile" / "quantile"."""
+    distribution = config.distribution
+    if distribution != "none":
+        return f"double_{distribution}" if config.double else distribution
     return "double" if config.double else "dqn"
+
+
+def rule_params(config) -> dict:
+    """The keyword parameters of a distributional rule, in the networks' dtype: the support z (C51); the
+    midpoints tau and kappa (QR-DQN); none otherwise."""
+    distribution, dtype = config.distribution, np.dtype(config.dtype)
+    if distribution == "categorical":
+        return dict(z=categorical_support(config.v_min, config.v_max, config.n_atoms, dtype))
+    if distribution == "quantile":
+        return dict(taus=quantile_midpoints(config.n_quantiles, dtype), kappa=config.kappa)
+    return {}
 
 
 def replay_name(config) -> str:

@@ -16,6 +16,8 @@ import numpy as np
 
 from ..nn.layers import arange
 from ..nn.losses import td_loss
+from .categorical import categorical_cross_entropy, categorical_double_q_targets
+from .quantile import quantile_double_q_targets, quantile_huber_loss
 
 
 def check_batch(reward, terminated, q):
@@ -66,16 +68,61 @@ def double_dqn_learning(q, action, reward, terminated, gamma, q_next_online, q_n
                    weights)
 
 
+# -- distributional rules: they read the head's (B, A, N) outputs and return dL/d outputs --------------------------
+
+def categorical_learning(logits, action, reward, terminated, gamma, logits_next_online, logits_next_target,
+                         loss="huber", weights=None, z=None):
+    """C51 (Bellemare et al. 2017), Double selection as in Rainbow: L = mean_i w_i CE(Phi T p_target(s'_i, a*_i),
+    p(s_i, a_i)), a* = argmax_a sum_j p_online,j(s', a) z_j.
+
+    Shapes: logits*: (B, A, N); z: (N,) the support. ``loss`` is not read (the loss is the cross-entropy).
+    Returns ``(loss, dL/dlogits (B, A, N), per-sample loss (B,))``: the per-sample loss is the priority (Rainbow).
+    """
+    target = categorical_double_q_targets(reward, terminated, gamma, logits_next_online, logits_next_target, z)  # (B, N)
+    return categorical_cross_entropy(logits, action, target, weights)
+
+
+def quantile_learning(quantiles, action, reward, terminated, gamma, quantiles_next_online, quantiles_next_target,
+                      loss="huber", weights=None, taus=None, kappa=1.0):
+    """QR-DQN (Dabney et al. 2018a), Double selection by the online net's mean: L = mean_i w_i sum_k mean_j
+    rho^kappa_{tau_k}(T theta_ij - theta_k(s_i, a_i)), a* = argmax_a mean_j theta_online,j(s', a).
+
+    Shapes: quantiles*: (B, A, N); taus: (N,) the midpoints. ``loss`` is not read (the loss is the quantile Huber).
+    Returns ``(loss, dL/dquantiles (B, A, N), per-sample loss (B,))``.
+    """
+    target = quantile_double_q_targets(reward, terminated, gamma, quantiles_next_online, quantiles_next_target)
+    return quantile_huber_loss(quantiles, action, target, taus, kappa, weights)
+
+
+def selected_by_target(learn):
+    """``learn`` with the target network choosing a* as well (C51's and QR-DQN's own target, no Double): the online
+    net's next outputs are not read (the agent passes ``None``)."""
+    def learn_by_target(out, action, reward, terminated, gamma, out_next_online, out_next_target, *args, **kwargs):
+        return learn(out, action, reward, terminated, gamma, out_next_target, out_next_target, *args, **kwargs)
+    return learn_by_target
+
+
 class Rule(NamedTuple):
     """A registry entry: whether the rule reads ``Q_online(s')`` (then s and s' go through the online network in one
     stacked forward), and its function ``(q, action, reward, terminated, gamma, q_next_online, q_next_target, loss,
-    weights) -> (loss, dL/dq, td_error)``."""
+    weights) -> (loss, dL/dq, td_error)``.
+
+    ``raw=True``: the rule reads the head's raw ``outputs`` (B, A, N) (a distributional head) in place of q, and
+    returns dL/d outputs, which the agent backpropagates through the head as it is; its ``learn`` then also takes
+    the keyword parameters ``rl/registry.py: rule_params`` gives (the support z; the taus and kappa).
+    """
     online_next: bool
     learn: Callable
+    raw: bool = False
 
 
 RULES = {
     "dqn": Rule(False, dqn_learning),
     "double": Rule(True, double_dqn_learning),
+    "categorical": Rule(False, selected_by_target(categorical_learning), raw=True),
+    "double_categorical": Rule(True, categorical_learning, raw=True),
+    "quantile": Rule(False, selected_by_target(quantile_learning), raw=True),
+    "double_quantile": Rule(True, quantile_learning, raw=True),
 }
-"""Learning rules by name (``Config``: ``double=True`` selects "double", else "dqn"; see ``rl/registry.py``)."""
+"""Learning rules by name (``Config``: ``double=True`` selects "double", else "dqn"; with ``distribution`` =
+categorical / quantile, "[double_]categorical" / "[double_]quantile"; see ``rl/registry.py``)."""
