@@ -86,6 +86,15 @@ class Config:
     per_beta: float = _f(0.4, "prioritized replay: importance-weight exponent at the start, annealed to 1")
     per_eps: float = _f(1e-6, "prioritized replay: added to |TD error| so that no transition has priority 0")
     dueling: bool = _f(False, "dueling head: Q = V + A - mean_a A (Wang et al. 2016)")
+    # -- the network's layers --
+    layer_norm: bool = _f(False, "LayerNorm after each hidden linear layer of hidden_sizes, before its activation "
+                                 "(Gallici et al. 2024); with layers, write layernorm in the list instead")
+    noisy: bool = _f(False, "factorised-Gaussian noisy linear layers (Fortunato et al. 2018), every layer of the "
+                            "hidden_sizes network, the output layer too: new noise for every acting step and "
+                            "independent draws for the online and target nets at each update; greedy evaluation "
+                            "and exports use the mean weights; epsilon-greedy is off unless noisy_epsilon")
+    noisy_sigma0: float = _f(0.5, "noisy layers: initial noise scale, sigma = noisy_sigma0 / sqrt(n_in)")
+    noisy_epsilon: bool = _f(False, "noisy layers: keep epsilon-greedy exploration on as well (off: epsilon = 0)")
     # -- exploration --
     epsilon_schedule: str = _f("linear", "epsilon decay shape", choices=EPSILON_SCHEDULES)
     epsilon_start: float = _f(1.0, "initial exploration rate")
@@ -181,6 +190,7 @@ def _validate(c):
               ("per_alpha", lambda v: v >= 0, "must be >= 0"),
               ("per_beta", in_01, "must be in [0, 1]"),
               ("per_eps", lambda v: v > 0, "must be > 0"),
+              ("noisy_sigma0", lambda v: v >= 0, "must be >= 0"),
               ("epsilon_decay", lambda v: v >= 0, "must be >= 0"),
               ("progress_interval", lambda v: v >= 0, "must be >= 0 seconds")]
     for name, ok, msg in checks:
@@ -189,6 +199,12 @@ def _validate(c):
             raise _bad(name, v, msg)
     if not (c.learning_rate_end < 0 or (math.isfinite(c.learning_rate_end) and c.learning_rate_end > 0)):
         raise _bad("learning_rate_end", c.learning_rate_end, "must be > 0, or negative to keep the rate constant")
+    if c.noisy and c.layers:
+        raise _bad("noisy", c.noisy, "needs an MLP of hidden_sizes: a network of layers has no noisy layer yet "
+                                     "(unset layers, or noisy)")
+    if c.layer_norm and c.layers:
+        raise _bad("layer_norm", c.layer_norm, "applies to hidden_sizes networks; with layers, write layernorm "
+                                               "in the list, e.g. dense128,layernorm,relu")
     if c.nesterov and (c.optimizer != "sgd" or c.momentum == 0):
         raise _bad("nesterov", c.nesterov, "needs optimizer=sgd and momentum > 0")
     if c.batch_size > c.buffer_size:

@@ -18,6 +18,9 @@ the actions are the trained agent's greedy actions exactly. The file records the
 A network of layers (``Config.layers``, e.g. ``conv16x3,relu,flatten,dense128,relu`` on MinAtar's
 ``(10, 10, 4)`` frames) is exported with its layer list and observation shape; conv weights are
 ``(kh, kw, C_in, C_out)``, images NHWC, and ``obs`` is one ``(H, W, C)`` frame or a ``(B, H, W, C)`` batch.
+A ``layernorm`` in the list (an MLP trained with ``layer_norm``, exported as ``dense64,layernorm,tanh,...``) takes
+a gain and a bias as its pair of weights (``layer_norm``, eps 1e-5); its means are NumPy's, so its Q-values agree
+with the training network's to rounding, not bit for bit. A noisy network is exported as its mean weights.
 """
 from __future__ import annotations
 
@@ -106,6 +109,12 @@ def conv2d(x, W, b, stride=1, padding="valid"):     # x: (B, H, W, C) NHWC, W: (
     return (cols @ W.reshape(kh * kw * c_in, c_out) + b).reshape(B, h_out, w_out, c_out)
 
 
+def layer_norm(x, gain, bias, eps=1e-5):           # x: (B, H) -> (B, H)
+    """y = gain * (x - mean x) / sqrt(var x + eps) + bias over each row's H features (biased variance)."""
+    xc = x - x.mean(axis=1, keepdims=True)
+    return xc / np.sqrt((xc * xc).mean(axis=1, keepdims=True) + eps) * gain + bias
+
+
 def weights_sha256(weights) -> str:
     """SHA-256 of ``[W0, b0, W1, b1, ...]``: each array's dtype, shape and C-order bytes, in order."""
     digest = hashlib.sha256()
@@ -125,7 +134,7 @@ def parse_layers(text):
             layers.append(("conv", int(conv.group(3) or 1), conv.group(4) or "valid"))
         elif dense:
             layers.append(("dense",))
-        elif token in ACTIVATIONS or token == "flatten":
+        elif token in ACTIVATIONS or token in ("flatten", "layernorm"):
             layers.append((token,))
         else:
             raise ValueError(f"unknown layer {token!r}")
@@ -191,6 +200,9 @@ class Policy:
                 if op[0] == "dense":
                     W, b = next(weights)
                     h = h @ W + b
+            elif op[0] == "layernorm":
+                gain, bias = next(weights)
+                h = layer_norm(h, gain, bias)
             else:
                 h = ACTIVATIONS[op[0]](h)
         W, b = next(weights)

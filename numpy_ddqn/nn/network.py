@@ -8,6 +8,8 @@ reference network (Young & Tian 2019):
     conv{F}x{K}[s{S}][same|valid]   2-D convolution, F filters of K x K, stride S (1), padding (valid)
     dense{N}                        fully connected layer of N units
     relu | tanh | identity          an activation
+    layernorm                       LayerNorm over the features of a vector (gain and bias per feature,
+                                    ``layernorm.py``), e.g. dense128,layernorm,relu (Gallici et al. 2024)
     flatten                         (B, H, W, C) -> (B, H*W*C), in NHWC order; implied before the
                                     first dense layer that follows a convolution
 
@@ -26,11 +28,12 @@ import numpy as np
 from .conv import conv2d_backward, conv2d_forward, conv_output_shape
 from .flat import FlatParams
 from .heads import get_head
+from .layernorm import layernorm_backward_packed, layernorm_forward_packed
 from .layers import ACTIVATIONS, linear_backward, linear_forward
 
 
 class Layer(NamedTuple):
-    """One parsed layer: ``kind`` is conv, dense, flatten or an activation name."""
+    """One parsed layer: ``kind`` is conv, dense, flatten, layernorm or an activation name."""
     kind: str
     units: int = 0            # conv: filters; dense: units
     kernel: int = 0           # conv: kernel size (square)
@@ -62,11 +65,11 @@ def parse_layers(text: str) -> list[Layer]:
             layer = Layer("dense", int(dense.group(1)))
             if layer.units < 1:
                 raise ValueError(f"layer {token!r}: a dense layer needs >= 1 units")
-        elif token in ACTIVATIONS or token == "flatten":
+        elif token in ACTIVATIONS or token in ("flatten", "layernorm"):
             layer = Layer(token)
         else:
             raise ValueError(f"unknown layer {token!r}; expected conv{{F}}x{{K}}[s{{S}}][same], dense{{N}}, "
-                             f"flatten or an activation ({', '.join(ACTIVATIONS)}), comma-separated, "
+                             f"flatten, layernorm or an activation ({', '.join(ACTIVATIONS)}), comma-separated, "
                              f"like conv16x3,relu,flatten,dense128,relu")
         layers.append(layer)
     if not layers or not any(layer.kind in ("conv", "dense") for layer in layers):
@@ -101,6 +104,12 @@ def build_ops(layers: list[Layer], input_shape: tuple, n_out: int) -> list[_Op]:
             n_params += 1
         elif layer.kind == "flatten":
             ops.append(_Op(layer, -1, shape, (int(np.prod(shape)),)))
+        elif layer.kind == "layernorm":
+            if len(shape) != 1:
+                raise ValueError(f"layer layernorm needs a vector of features; it gets shape {shape} "
+                                 f"(put it after a dense layer)")
+            ops.append(_Op(layer, n_params, shape, shape))
+            n_params += 1
         else:
             ops.append(_Op(layer, -1, shape, shape))
         shape = ops[-1].out_shape
@@ -111,6 +120,8 @@ def _param_shapes(op):
     if op.layer.kind == "conv":
         k = op.layer.kernel
         return [(k, k, op.in_shape[2], op.layer.units), (op.layer.units,)]
+    if op.layer.kind == "layernorm":              # gain and bias, in the places of a W and b
+        return [op.in_shape, op.in_shape]
     return [(op.in_shape[0], op.layer.units), (op.layer.units,)]
 
 
@@ -153,8 +164,11 @@ class Network(FlatParams):
         self.description = ",".join(map(str, self.layers))
         self.sizes = (self.input_shape, self.description, self.n_actions)   # what two networks must share
         self.lay_out([s for op in self.ops if op.param >= 0 for s in _param_shapes(op)], dtype)
-        # He where a ReLU follows the layer (past a flatten), Glorot elsewhere: the output layer, tanh, identity
-        self.he = [next((o.layer.kind for o in self.ops[i + 1:] if o.layer.kind != "flatten"), None) == "relu"
+        # He where a ReLU follows the layer (past a flatten or LayerNorm), Glorot elsewhere: the output layer, tanh,
+        # identity; None: a LayerNorm's gain and bias (ones and zeros)
+        self.he = [None if op.layer.kind == "layernorm" else
+                   next((o.layer.kind for o in self.ops[i + 1:] if o.layer.kind not in ("flatten", "layernorm")),
+                        None) == "relu"
                    for i, op in enumerate(self.ops) if op.param >= 0]
         self._first_param_op = next(i for i, op in enumerate(self.ops) if op.param >= 0)
         self._input_size = int(np.prod(self.input_shape))
@@ -165,7 +179,8 @@ class Network(FlatParams):
     def forward(self, x: np.ndarray, reuse: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:   # x: (B, *input_shape) -> q: (B, A), cache
         """Return ``(q, cache)``; ``cache[i]`` is what op i's backward needs, every entry batch-first.
 
-        dense: its input; conv: its im2col columns; activation: its output; flatten: its input.
+        dense: its input; conv: its im2col columns; activation: its output; flatten: its input; layernorm:
+        ``[x_hat | inv_std]``, (B, H + 1).
         """
         h = np.asarray(x, dtype=self.dtype)
         if h.shape[1:] != self.input_shape:
@@ -186,10 +201,14 @@ class Network(FlatParams):
             elif kind == "flatten":
                 cache.append(h)
                 h = h.reshape(h.shape[0], -1)     # NHWC order: (h, w, c), c fastest
+            elif kind == "layernorm":
+                norm = {"gain": self.params[2 * op.param], "bias": self.params[2 * op.param + 1]}
+                h, packed = layernorm_forward_packed(h, norm)
+                cache.append(packed)
             else:                                 # in place only on a fresh output, never on a cached array
                 h = ACTIVATIONS[kind][0](h, out=h if fresh else None)
                 cache.append(h)
-            fresh = kind in ("conv", "dense")
+            fresh = kind in ("conv", "dense", "layernorm")
         return self.head.forward(h), cache
 
     def __call__(self, x):                        # x: (B, *input_shape) -> (B, A)
@@ -218,9 +237,17 @@ class Network(FlatParams):
                 dh, _, _ = linear_backward(dh, c, self.params[2 * j], grads[2 * j], grads[2 * j + 1], need_dx)
             elif kind == "flatten":
                 dh = dh.reshape(c.shape)
+            elif kind == "layernorm":
+                j = op.param
+                dh, g = layernorm_backward_packed(dh, c, self.params[2 * j])
+                grads[2 * j][...], grads[2 * j + 1][...] = g["gain"], g["bias"]
             else:
                 dh = ACTIVATIONS[kind][1](dh, c)
         return grads, flat_grad
+
+    def export_weights(self) -> tuple[list[np.ndarray], str]:
+        """``(weights, layers)`` of the greedy policy: copies of every parameter in layer order, and the layer list."""
+        return self.get_weights(), self.description
 
     # -- weights as plain data: layout, init, copy, Polyak, get/set and norms are FlatParams' (flat.py) --
 

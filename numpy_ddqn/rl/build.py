@@ -56,12 +56,13 @@ def check_agent(config: Config, obs_shape: tuple[int, ...], n_actions: int, obs_
 def build_network(config: Config, obs_shape: tuple[int, ...], n_actions: int,
                   rng: np.random.Generator) -> MLP | Network:
     """A Q-network: a ``Network`` of ``config.layers`` (convolutions for images), else an ``MLP`` of
-    ``config.hidden_sizes``, with the config's head; initial weights drawn from ``rng``."""
+    ``config.hidden_sizes`` (with LayerNorms and noisy layers if the config asks), with the config's head; initial
+    weights drawn from ``rng``."""
     head = head_name(config)
     if config.layers:
         return Network(obs_shape, config.layers, n_actions, head, config.dtype, rng)
     sizes = (int(np.prod(obs_shape)), *config.hidden_sizes, n_actions)
-    return MLP(sizes, config.activation, config.dtype, rng, head)
+    return MLP(sizes, config.activation, config.dtype, rng, head, config.layer_norm, config.noisy, config.noisy_sigma0)
 
 
 def build_replay(config: Config, obs_shape: tuple[int, ...], obs_dtype: str | None = None) -> ReplayBuffer:
