@@ -74,8 +74,17 @@ class MLP(FlatParams):
         n_norms = 2 * (self.n_layers - 1) if layer_norm else 0
         self._norms = [{"gain": g, "bias": b} for g, b in zip(extras[:n_norms:2], extras[1:n_norms:2])]
         self._sigmas = list(zip(extras[n_norms::2], extras[n_norms + 1::2]))          # (sigma_W, sigma_b) per layer
-        self._noisy_layers = [(np.empty_like(W), np.empty_like(b)) for W, b in self._mean_layers] if noisy else []
-        self._noise = []                          # (f(eps_in): (n_in, 1), f(eps_out): (n_out,)) per layer, the last draw
+        # the W, b of every layer are one contiguous run of flat, [mu], and the sigmas another, [sigma], in the same
+        # order: a draw's weights are mu + sigma * eps over the whole run, eps laid out the same way
+        self._n_mu = self._slices[2 * self.n_layers][0] if extra else self.n_params
+        self._sigma_start = self._slices[2 * self.n_layers + n_norms][0] if noisy else self.n_params
+        self._eps = np.zeros(self._n_mu if noisy else 0, self.dtype)      # (n_mu,): eps_W, eps_b of each layer
+        self._noisy_flat = np.zeros_like(self._eps)                      # (n_mu,): mu + sigma * eps
+        pairs_of = lambda a: [(a[s0:s1].reshape(shape), a[b0:b1]) for (s0, s1, shape), (b0, b1, _) in
+                              zip(self._slices[0:2 * self.n_layers:2], self._slices[1:2 * self.n_layers:2])]
+        self._noisy_layers = pairs_of(self._noisy_flat) if noisy else []   # (W, b) views of a draw
+        self._eps_layers = pairs_of(self._eps) if noisy else []            # (eps_W, eps_b) views
+        self._noise_on = False                    # whether forward / backward use the last draw
         self._workspaces = {}                     # rows -> Workspace, for reuse=True
         self._one = None                          # forward_one's layer outputs, made on its first call
         none = [None] * self.n_layers
@@ -152,23 +161,21 @@ class MLP(FlatParams):
         dz = self.head.backward(np.asarray(dout, dtype=self.dtype))   # (B, sizes[-1]): through the head
         work = self._workspace(dz.shape[0]) if reuse else self._allocate
         L, n_norms = self.n_layers, len(self._norms)
-        if self.noisy and not self._noise:        # the mean forward does not depend on sigma
-            flat_grad[self._slices[2 * L + 2 * n_norms][0]:] = 0.0
         for i in reversed(range(L)):
             x = cache[i]                          # this layer's input = previous activation
             dx, _, _ = linear_backward(dz, x, self._layers[i][0], grads[2 * i], grads[2 * i + 1],
                                        need_dx=i > 0, dx=work.dx[i])
-            if self._noise:                       # dsigma = dW * eps, eps_W = f(eps_in) f(eps_out)^T, the draw held fixed
-                f_in, f_out = self._noise[i]
-                d_sigma_W, d_sigma_b = grads[2 * L + 2 * n_norms + 2 * i], grads[2 * L + 2 * n_norms + 2 * i + 1]
-                np.multiply(grads[2 * i], f_in, out=d_sigma_W)
-                d_sigma_W *= f_out
-                np.multiply(grads[2 * i + 1], f_out, out=d_sigma_b)
             if i > 0:                             # through the previous layer's activation
                 dz = self._act_backward(dx, x, out=work.dz[i])
                 if n_norms:                       # and its LayerNorm
                     dz, g = layernorm_backward_packed(dz, cache[L + i - 1], self._norms[i - 1]["gain"])
                     grads[2 * L + 2 * (i - 1)][...], grads[2 * L + 2 * (i - 1) + 1][...] = g["gain"], g["bias"]
+        if self.noisy:                            # dsigma = dmu * eps (the draw held fixed); 0 for the mean forward
+            d_sigma = flat_grad[self._sigma_start:]
+            if self._noise_on:
+                np.multiply(flat_grad[:self._n_mu], self._eps, out=d_sigma)
+            else:
+                d_sigma[...] = 0.0
         return grads, flat_grad
 
     # -- noisy layers: a draw of the noise, or the mean weights ---------------------------
@@ -180,22 +187,19 @@ class MLP(FlatParams):
             raise ValueError("sample_noise needs a noisy network (noisy=True)")
         sizes = self.sizes
         e = scaled_noise(rng.standard_normal(sum(m + n for m, n in zip(sizes, sizes[1:])), dtype=self.dtype))
-        self._noise, start = [], 0
-        for (mu_W, mu_b), (sigma_W, sigma_b), (W, b) in zip(self._mean_layers, self._sigmas, self._noisy_layers):
-            n_in, n_out = mu_W.shape
-            f_in, f_out = e[start:start + n_in, np.newaxis], e[start + n_in:start + n_in + n_out]   # (n_in, 1), (n_out,)
-            np.multiply(sigma_W, f_in, out=W)     # sigma_W * f(eps_in) f(eps_out)^T + mu_W, no outer product
-            W *= f_out
-            W += mu_W
-            np.multiply(sigma_b, f_out, out=b)
-            b += mu_b
-            self._noise.append((f_in, f_out))
+        start = 0
+        for (eps_W, eps_b), n_in, n_out in zip(self._eps_layers, sizes[:-1], sizes[1:]):
+            f_out = e[start + n_in:start + n_in + n_out]                 # (n_out,)
+            np.multiply(e[start:start + n_in, np.newaxis], f_out, out=eps_W)   # f(eps_in) f(eps_out)^T: (n_in, n_out)
+            eps_b[...] = f_out
             start += n_in + n_out
-        self._layers = self._noisy_layers
+        np.multiply(self.flat[self._sigma_start:], self._eps, out=self._noisy_flat)   # (n_mu,) for every layer at once
+        self._noisy_flat += self.flat[:self._n_mu]
+        self._layers, self._noise_on = self._noisy_layers, True
 
     def use_mean(self) -> None:
         """Compute with the mean weights ``mu`` (greedy evaluation, the exported policy)."""
-        self._layers, self._noise = self._mean_layers, []
+        self._layers, self._noise_on = self._mean_layers, False
 
     def init_weights(self, rng: np.random.Generator) -> None:
         """As ``FlatParams.init_weights``; a noisy net's layers as the paper's (``init_noisy_linear``), LayerNorms
