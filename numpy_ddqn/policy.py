@@ -340,13 +340,15 @@ def check_weights(arrays: dict, meta: dict, path) -> list:
     dtypes = {a.dtype for a in weights}
     if len(dtypes) != 1 or next(iter(dtypes)).kind != "f":
         raise ValueError(f"{path}: weights must share one floating dtype, got {sorted(map(str, dtypes))}")
-    layers = meta.get("layers")
+    layers, norms = meta.get("layers"), set()     # norms: the pairs that are a LayerNorm's gain and bias
     if layers is not None:
         try:
             ops = parse_layers(layers)
         except ValueError as e:
             raise ValueError(f"{path}: meta 'layers' {layers!r}: {e}") from None
-        needed = sum(op[0] in ("conv", "dense") for op in ops) + 1        # + the linear head
+        kinds = [op[0] for op in ops if op[0] in ("conv", "dense", "layernorm")]
+        norms = {i for i, kind in enumerate(kinds) if kind == "layernorm"}
+        needed = len(kinds) + 1                                           # + the linear head
         if needed != n:
             raise ValueError(f"{path}: layers {layers!r} need {needed} weight pairs, the file has {n}")
         if sizes[0] != int(np.prod(meta["obs_shape"])):
@@ -355,6 +357,8 @@ def check_weights(arrays: dict, meta: dict, path) -> list:
     for i in range(n):
         W, b = weights[2 * i], weights[2 * i + 1]
         shape_ok = W.ndim >= 2 and W.shape[-1] == sizes[i + 1] and (layers is not None or W.shape == (sizes[i], sizes[i + 1]))
+        if i in norms:                                # a gain of the width it normalises
+            shape_ok = W.shape == (sizes[i + 1],) and sizes[i + 1] == sizes[i]
         if not shape_ok or b.shape != (sizes[i + 1],):
             raise ValueError(f"{path}: W{i} {W.shape} and b{i} {b.shape} do not match meta 'sizes' {sizes}")
     return weights
