@@ -109,7 +109,11 @@ def conv2d(x, W, b, stride=1, padding="valid"):     # x: (B, H, W, C) NHWC, W: (
     return (cols @ W.reshape(kh * kw * c_in, c_out) + b).reshape(B, h_out, w_out, c_out)
 
 
-def layer_norm(x, gain, bias, eps=1e-5):           # x: (B, H) -> (B, H)
+LAYER_NORM_EPS = 1e-5
+"""The LayerNorm's epsilon, as training's (``numpy_ddqn.nn.layernorm``) and every exporter's."""
+
+
+def layer_norm(x, gain, bias, eps=LAYER_NORM_EPS):  # x: (B, H) -> (B, H)
     """y = gain * (x - mean x) / sqrt(var x + eps) + bias over each row's H features (biased variance)."""
     xc = x - x.mean(axis=1, keepdims=True)
     return xc / np.sqrt((xc * xc).mean(axis=1, keepdims=True) + eps) * gain + bias

@@ -6,7 +6,8 @@ The file holds the weights as ``static const float`` arrays and two functions::
     int policy_act(const float *obs);            /* argmax_a q[a], the first on ties (as NumPy's argmax) */
 
 No allocation (the activations live in two stack arrays of POLICY_SCRATCH floats), no libc at all
-(tanh is a rational function, see ``TANH``; ``<math.h>`` is included, nothing from it is called), reentrant. Observations are floats in the env's order (NHWC for images).
+(tanh is a rational function, see ``TANH``; ``<math.h>`` is included, and only a LayerNorm calls something from
+it: ``sqrtf``, one per LayerNorm per observation, so link with ``-lm`` where libm is separate), reentrant. Observations are floats in the env's order (NHWC for images).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import MissingDependency
-from ..policy import Policy
+from ..policy import LAYER_NORM_EPS, Policy
 from ..policy import write_atomic
 from .graph import describe, steps
 
@@ -39,6 +40,21 @@ static void dense(const float *restrict x, const float *restrict W, const float 
         const float *restrict w = W + i * n_out;
         for (j = 0; j < n_out; j++) y[j] += xi * w[j];
     }
+}
+"""
+
+LAYERNORM = r"""
+/* h = g (h - mean h) / sqrt(var h + eps) + b over n features, in place (biased variance, as the NumPy policy) */
+static void layernorm(float *restrict h, const float *restrict g, const float *restrict b, int n)
+{
+    int k;
+    float mean = 0.0f, var = 0.0f, inv;
+    for (k = 0; k < n; k++) mean += h[k];
+    mean /= (float)n;
+    for (k = 0; k < n; k++) { const float d = h[k] - mean; var += d * d; }
+    var /= (float)n;
+    inv = 1.0f / sqrtf(var + POLICY_LAYER_NORM_EPS);
+    for (k = 0; k < n; k++) h[k] = (h[k] - mean) * inv * g[k] + b[k];
 }
 """
 
@@ -167,6 +183,15 @@ def c_source(policy: Policy) -> str:
                 body.append(f"    conv2d({src}, {H}, {Wd}, {C}, {W}, {b}, {kh}, {kw}, {F}, {step.stride}, "
                             f"{step.pads[0]}, {step.pads[1]}, {dst}, {Ho}, {Wo});")
             src = dst
+        elif step.kind == "layernorm":
+            g, b = f"g{i_weight}", f"b{i_weight}"
+            arrays += [_array(g, step.W), _array(b, step.b)]
+            i_weight += 1
+            n = int(np.prod(step.out_shape))
+            if src == "obs":                      # a LayerNorm straight on the input: copy it first
+                body.append(f"    for (k = 0; k < {n}; k++) h0[k] = obs[k];")
+                src = "h0"
+            body.append(f"    layernorm({src}, {g}, {b}, {n});")
         elif step.kind in ACTIVATION_C:
             line = ACTIVATION_C[step.kind].format(n=int(np.prod(step.out_shape)), h=src)
             if src == "obs" and line:             # an activation straight on the input: copy it first
@@ -205,6 +230,9 @@ def c_source(policy: Policy) -> str:
         "",
     ]
     uses_tanh = any(s.kind == "tanh" for s in plan)
+    if any(s.kind == "layernorm" for s in plan):
+        header.insert(-1, f"#define POLICY_LAYER_NORM_EPS {LAYER_NORM_EPS!r}f")
+        arrays.append(LAYERNORM)
     return "\n".join(header) + "\n" + "\n".join(arrays) + HELPERS + (TANH if uses_tanh else "") \
         + (CONV if uses_conv else "") + "\n" \
         + "\n".join(line for line in functions if line is not None)

@@ -13,6 +13,13 @@ every |h|), the Q-values of one float32 implementation err by at most
 |dQ| beyond 2 e is an unexplained difference. A differing greedy action is explained (a near tie)
 when the reference's Q-values of the two actions are closer than their bounds together: rounding
 alone can order them either way. Anything else fails the check.
+
+A LayerNorm divides by its row's standard deviation s, so an error entering it grows by up to max|g| sqrt(H) / s:
+no bound in |W| alone holds. For policies with a LayerNorm, ``layernorm_rounding_bound`` walks the float64
+forward pass instead, carrying E, the largest error of any entry per observation: a dense or conv layer turns it
+into max_j sum_i |W_ij| E + gamma_n max_j (|W|^T |h| + |b|)_j, an activation adds 8 u max|h|, a LayerNorm
+gives 2 max|g| sqrt(H) (E + (H + 2) u max|h|) / s + (H + 10) u (max|g| sqrt(H) + max|b|) (first order, doubled),
+and the dueling head 3 E + (A + 3) u max|h|.
 """
 from __future__ import annotations
 
@@ -21,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..policy import Policy
+from ..policy import ACTIVATIONS, LAYER_NORM_EPS, Policy, conv2d
 from .graph import steps
 
 U32 = 2.0 ** -24
@@ -47,6 +54,8 @@ def magnitude_policy(policy: Policy) -> Policy:
 def rounding_bound(policy: Policy, magnitude: Policy, obs: np.ndarray) -> np.ndarray:   # (B, *obs_shape) -> (B, A)
     """2 e(obs, a): how far two float32 implementations of ``policy`` may differ on each Q-value."""
     plan = steps(policy)
+    if any(s.kind == "layernorm" for s in plan):
+        return layernorm_rounding_bound(policy, obs)
     layers = [s for s in plan if s.kind in ("dense", "conv")]
     fan_in = max(int(np.prod(s.W.shape[:-1])) for s in layers) + 1
     gamma = fan_in * U32 / (1 - fan_in * U32)
@@ -54,6 +63,42 @@ def rounding_bound(policy: Policy, magnitude: Policy, obs: np.ndarray) -> np.nda
     if policy.head == "dueling":
         m = m[:, :1] + m[:, 1:] + m[:, 1:].mean(axis=1, keepdims=True)
     return 2 * (len(layers) * (gamma + 8 * U32) + (policy.n_actions + 3) * U32) * m
+
+
+def layernorm_rounding_bound(policy: Policy, obs: np.ndarray) -> np.ndarray:   # (B, *obs_shape) -> (B, A)
+    """2 E(obs) for every action: the rounding bound of a policy with LayerNorms (see the module docstring)."""
+    h = np.asarray(obs, np.float64).reshape(len(obs), *(policy.obs_shape or (policy.obs_dim,)))
+    E = np.zeros(len(h))                                                  # (B,), the largest error of any entry
+    top = lambda a: np.abs(a).reshape(len(a), -1).max(axis=1)             # (B, ...) -> (B,)
+    for step in steps(policy):
+        if step.kind in ("dense", "conv"):
+            W, b = step.W.astype(np.float64), step.b.astype(np.float64)
+            n = int(np.prod(W.shape[:-1])) + 1
+            gamma = n * U32 / (1 - n * U32)
+            spread = np.abs(W).reshape(-1, W.shape[-1]).sum(axis=0).max()  # max_j sum_i |W_ij|
+            if step.kind == "dense":
+                h = h.reshape(len(h), -1)
+                magnitude, h = np.abs(h) @ np.abs(W) + np.abs(b), h @ W + b
+            else:
+                magnitude = conv2d(np.abs(h), np.abs(W), np.abs(b), step.stride, "valid" if not any(step.pads)
+                                   else "same")
+                h = conv2d(h, W, b, step.stride, "valid" if not any(step.pads) else "same")
+            E = spread * E + gamma * top(magnitude)
+        elif step.kind == "flatten":
+            h = h.reshape(len(h), -1)
+        elif step.kind == "layernorm":
+            g, b, H = step.W.astype(np.float64), step.b.astype(np.float64), h.shape[1]
+            xc = h - h.mean(axis=1, keepdims=True)
+            s = np.sqrt((xc * xc).mean(axis=1) + LAYER_NORM_EPS)           # (B,)
+            E = (2 * np.abs(g).max() * np.sqrt(H) * (E + (H + 2) * U32 * top(h)) / s
+                 + (H + 10) * U32 * (np.abs(g).max() * np.sqrt(H) + np.abs(b).max()))
+            h = xc / s[:, None] * g + b
+        else:                                                             # tanh, relu, identity: 1-Lipschitz
+            h = ACTIVATIONS[step.kind](h)
+            E = E + 8 * U32 * top(h)
+    if policy.head == "dueling":
+        E = 3 * E + (policy.n_actions + 3) * U32 * top(h)
+    return np.repeat(2 * E[:, None], policy.n_actions, axis=1)
 
 
 def draw_from_space(space, n: int, rng: np.random.Generator) -> np.ndarray:   # -> (n, *space.shape) float32
