@@ -128,11 +128,11 @@ def test_the_memory_plan_counts_gains_and_sigmas(fields):
     (dict(noisy=True, layers="dense8,relu"), "'noisy' = True is invalid: needs an MLP"),
     (dict(layer_norm=True, layers="dense8,relu"), "'layer_norm' = True is invalid: .*layernorm in the list"),
     (dict(noisy_sigma0=-0.1), "'noisy_sigma0' = -0.1 is invalid: must be >= 0"),
-    (dict(layers="dense8,relu,layernorm,conv3x3"), "layer conv"),
+    (dict(layers="conv16x3,layernorm,relu"), "layer layernorm needs a vector of features; it gets shape"),
 ])
 def test_bad_noisy_and_layernorm_settings_fail_in_one_line(fields, match):
     with pytest.raises(ConfigError, match=match) as info:
-        DDQNAgent((6,), 2, Config(**fields))
+        DDQNAgent((6, 6, 2), 2, Config(**fields))
     assert "\n" not in str(info.value)
 
 
