@@ -89,8 +89,9 @@ class Config:
     # -- the network's layers --
     layer_norm: bool = _f(False, "LayerNorm after each hidden linear layer of hidden_sizes, before its activation "
                                  "(Gallici et al. 2024); with layers, write layernorm in the list instead")
-    noisy: bool = _f(False, "factorised-Gaussian noisy linear layers (Fortunato et al. 2018), every layer of the "
-                            "hidden_sizes network, the output layer too: new noise for every acting step and "
+    noisy: bool = _f(False, "factorised-Gaussian noisy linear layers (Fortunato et al. 2018), every linear layer "
+                            "of the network (with layers: every dense one; convolutions stay plain), the output "
+                            "layer too: new noise for every acting step and "
                             "independent draws for the online and target nets at each update; greedy evaluation "
                             "and exports use the mean weights; epsilon-greedy is off unless noisy_epsilon")
     noisy_sigma0: float = _f(0.5, "noisy layers: initial noise scale, sigma = noisy_sigma0 / sqrt(n_in)")
@@ -199,9 +200,6 @@ def _validate(c):
             raise _bad(name, v, msg)
     if not (c.learning_rate_end < 0 or (math.isfinite(c.learning_rate_end) and c.learning_rate_end > 0)):
         raise _bad("learning_rate_end", c.learning_rate_end, "must be > 0, or negative to keep the rate constant")
-    if c.noisy and c.layers:
-        raise _bad("noisy", c.noisy, "needs an MLP of hidden_sizes: a network of layers has no noisy layer yet "
-                                     "(unset layers, or noisy)")
     if c.layer_norm and c.layers:
         raise _bad("layer_norm", c.layer_norm, "applies to hidden_sizes networks; with layers, write layernorm "
                                                "in the list, e.g. dense128,layernorm,relu")

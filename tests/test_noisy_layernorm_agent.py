@@ -66,7 +66,8 @@ def test_each_update_draws_the_online_then_the_target_noise():
 
 
 @pytest.mark.parametrize("fields", [dict(noisy=True), dict(layer_norm=True), dict(noisy=True, layer_norm=True,
-                                                                                     dueling=True)])
+                                                                                     dueling=True),
+                                    dict(noisy=True, layers="dense8,layernorm,relu", dueling=True)])
 def test_resume_through_a_checkpoint_file_continues_exactly(fields, tmp_path):
     config = Config(**SMALL, **fields)
     agent = DDQNAgent(3, 2, config)
@@ -125,7 +126,6 @@ def test_the_memory_plan_counts_gains_and_sigmas(fields):
 
 
 @pytest.mark.parametrize("fields, match", [
-    (dict(noisy=True, layers="dense8,relu"), "'noisy' = True is invalid: needs an MLP"),
     (dict(layer_norm=True, layers="dense8,relu"), "'layer_norm' = True is invalid: .*layernorm in the list"),
     (dict(noisy_sigma0=-0.1), "'noisy_sigma0' = -0.1 is invalid: must be >= 0"),
     (dict(layers="conv16x3,layernorm,relu"), "layer layernorm needs a vector of features; it gets shape"),
@@ -142,9 +142,12 @@ def test_the_start_line_says_epsilon_is_off():
     assert "noisy" not in start_line(Config(), None, None)
 
 
-def test_network_layernorm_token_trains_and_exports(tmp_path):
-    agent = DDQNAgent(3, 2, Config(**{**SMALL, "layers": "dense8,layernorm,relu"}))
+@pytest.mark.parametrize("noisy", [False, True])
+def test_a_network_of_layers_with_layernorm_and_noise_trains_and_exports_its_means(noisy):
+    agent = DDQNAgent(3, 2, Config(**{**SMALL, "layers": "dense8,layernorm,relu", "noisy": noisy}))
+    assert agent.memory.n_params == agent.online.n_params
     drive(agent, 40, 5)
     policy = agent_policy(agent)
+    assert policy.layer_list == "dense8,layernorm,relu" and len(policy.weights()) == 6   # no sigma exported
     obs = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
     np.testing.assert_allclose(policy.q_values(obs), agent.online(obs), rtol=1e-4, atol=1e-5)

@@ -46,16 +46,29 @@ def test_mlp_with_layernorm_and_noise_matches_finite_differences(B, n_in, widths
 
 @settings(max_examples=15, deadline=None)
 @given(B=st.integers(1, 4), width=st.integers(2, 6), activation=st.sampled_from(["relu", "tanh"]),
-       head=st.sampled_from(["linear", "dueling"]), seed=seeds)
-def test_network_layernorm_token_matches_finite_differences(B, width, activation, head, seed):
+       head=st.sampled_from(["linear", "dueling"]), noisy=st.booleans(), seed=seeds)
+def test_network_layernorm_token_and_noise_match_finite_differences(B, width, activation, head, noisy, seed):
     rng = np.random.default_rng(seed)
     net = Network((5, 5, 2), f"conv3x2,{activation},flatten,dense{width},layernorm,{activation}", 3, head,
-                  np.float64, rng)
+                  np.float64, rng, noisy=noisy)
+    perturb_extras(net, rng)                                       # the sigmas of the two dense layers
     for op in net.ops:                                             # move the LayerNorm away from g = 1, b = 0
         if op.layer.kind == "layernorm":
             net.params[2 * op.param] += 0.3 * rng.normal(size=op.in_shape)
             net.params[2 * op.param + 1] += 0.3 * rng.normal(size=op.in_shape)
-    check_net_gradient(net, rng.normal(size=(B, 5, 5, 2)), rng, "network")
+    check_net_gradient(net, rng.normal(size=(B, 5, 5, 2)), rng, "network", seed if noisy else None)
+
+
+def test_noisy_network_makes_the_dense_layers_noisy_and_leaves_the_conv_plain():
+    net = Network((5, 5, 2), "conv3x2,relu,flatten,dense6,relu", 3, "dueling", np.float64,
+                  np.random.default_rng(0), noisy=True)
+    assert net.param_names == ["W0", "b0", "W1", "b1", "W2", "b2", "sigma_W1", "sigma_b1", "sigma_W2", "sigma_b2"]
+    x = np.random.default_rng(1).normal(size=(4, 5, 5, 2))
+    mean_q = net(x)
+    net.sample_noise(np.random.default_rng(2))
+    assert not np.allclose(net(x), mean_q)
+    net.use_mean()
+    np.testing.assert_array_equal(net(x), mean_q)
 
 
 def test_mlp_layernorm_equals_the_network_of_the_same_layers():

@@ -16,7 +16,7 @@ from .flat import FlatParams
 from .heads import get_head
 from .layernorm import layernorm_backward_packed, layernorm_forward_packed
 from .layers import ACTIVATIONS, linear_backward, linear_forward
-from .noisy import init_noisy_linear, scaled_noise
+from .noisy import draw_factorised_noise, init_noisy_linear
 
 
 class Workspace(NamedTuple):
@@ -185,14 +185,7 @@ class MLP(FlatParams):
         compute with ``W = mu_W + sigma_W * eps_W``, ``b = mu_b + sigma_b * eps_b`` until ``use_mean()``."""
         if not self.noisy:
             raise ValueError("sample_noise needs a noisy network (noisy=True)")
-        sizes = self.sizes
-        e = scaled_noise(rng.standard_normal(sum(m + n for m, n in zip(sizes, sizes[1:])), dtype=self.dtype))
-        start = 0
-        for (eps_W, eps_b), n_in, n_out in zip(self._eps_layers, sizes[:-1], sizes[1:]):
-            f_out = e[start + n_in:start + n_in + n_out]                 # (n_out,)
-            np.multiply(e[start:start + n_in, np.newaxis], f_out, out=eps_W)   # f(eps_in) f(eps_out)^T: (n_in, n_out)
-            eps_b[...] = f_out
-            start += n_in + n_out
+        draw_factorised_noise(self._eps_layers, rng, self.dtype)
         np.multiply(self.flat[self._sigma_start:], self._eps, out=self._noisy_flat)   # (n_mu,) for every layer at once
         self._noisy_flat += self.flat[:self._n_mu]
         self._layers, self._noise_on = self._noisy_layers, True

@@ -90,3 +90,16 @@ def noisy_linear_mean_forward(x, params):            # x: (B, n_in) -> y: (B, n_
     """y = x @ mu_W + mu_b: the layer without its noise (greedy evaluation and the exported policy)."""
     check_noisy(x, params)
     return linear_forward(x, params["mu_W"], params["mu_b"])
+
+
+def draw_factorised_noise(eps_pairs, rng, dtype=np.float32):   # eps_pairs: [(eps_W: (n_in, n_out), eps_b: (n_out,))]
+    """Fill each layer's ``eps_W = f(eps_in) f(eps_out)^T`` and ``eps_b = f(eps_out)`` in place from one call of
+    ``sum(n_in + n_out)`` normals, layer by layer in order (the draw of ``sample_network_noise``)."""
+    e = scaled_noise(rng.standard_normal(sum(sum(W.shape) for W, _ in eps_pairs), dtype=dtype))
+    start = 0
+    for eps_W, eps_b in eps_pairs:
+        n_in, n_out = eps_W.shape
+        f_out = e[start + n_in:start + n_in + n_out]                  # (n_out,)
+        np.multiply(e[start:start + n_in, np.newaxis], f_out, out=eps_W)   # (n_in, 1) * (n_out,): the outer product
+        eps_b[...] = f_out
+        start += n_in + n_out

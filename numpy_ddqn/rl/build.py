@@ -38,7 +38,7 @@ def check_agent(config: Config, obs_shape: tuple[int, ...], n_actions: int, obs_
     head = head_name(config)
     if config.layers:                             # shapes through the layers, checked before anything is built
         try:
-            count_params(config.layers, obs_shape, HEADS[head].n_outputs(n_actions))
+            count_params(config.layers, obs_shape, HEADS[head].n_outputs(n_actions), config.noisy)
         except ValueError as e:
             raise ConfigError(f"config field 'layers' = {config.layers!r} is invalid for observations of "
                               f"shape {obs_shape}: {e}") from None
@@ -60,7 +60,7 @@ def build_network(config: Config, obs_shape: tuple[int, ...], n_actions: int,
     weights drawn from ``rng``."""
     head = head_name(config)
     if config.layers:
-        return Network(obs_shape, config.layers, n_actions, head, config.dtype, rng)
+        return Network(obs_shape, config.layers, n_actions, head, config.dtype, rng, config.noisy, config.noisy_sigma0)
     sizes = (int(np.prod(obs_shape)), *config.hidden_sizes, n_actions)
     return MLP(sizes, config.activation, config.dtype, rng, head, config.layer_norm, config.noisy, config.noisy_sigma0)
 

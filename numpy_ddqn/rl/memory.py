@@ -60,7 +60,7 @@ def network_params(config, obs_dim, n_actions):
     """Parameters of the Q-network a config builds: ``layers`` if set, else the MLP of ``hidden_sizes``."""
     n_out = HEADS[head_name(config)].n_outputs(n_actions)          # the last linear layer's width
     if config.layers:
-        return count_params(config.layers, tuple(np.atleast_1d(obs_dim)), n_out)
+        return count_params(config.layers, tuple(np.atleast_1d(obs_dim)), n_out, config.noisy)
     sizes = (int(np.prod(obs_dim)), *config.hidden_sizes, n_out)
     linear = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
     norms = 2 * sum(config.hidden_sizes) if config.layer_norm else 0     # a gain and a bias per hidden unit
