@@ -54,8 +54,8 @@ def test_each_update_draws_the_online_then_the_target_noise():
     batch = agent.replay.sample(8, agent.rngs.replay)
     copy = np.random.default_rng()
     copy.bit_generator.state = agent.rngs.noise.bit_generator.state
-    sizes = agent.online.sizes                                        # one normal per input and output of a layer
-    online_noise, target_noise = (copy.standard_normal(sum(m + n for m, n in zip(sizes, sizes[1:])), np.float32)
+    sizes = agent.online.sizes                                        # per layer n_in + 1 + n_out normals
+    online_noise, target_noise = (copy.standard_normal(sum(m + 1 + n for m, n in zip(sizes, sizes[1:])), np.float32)
                                   for _ in range(2))
     assert not np.array_equal(online_noise, target_noise)             # independent draws
     agent.update(batch)

@@ -107,16 +107,32 @@ def test_noisy_mlp_uses_the_mean_until_noise_is_drawn_and_after_use_mean():
     assert all(not g.any() for g in grads[4:])                   # the mean does not depend on sigma
 
 
-def test_noisy_mlp_draw_is_the_factorised_noise_of_the_generator():
-    from numpy_ddqn.nn.noisy import noisy_linear_forward, sample_network_noise
-    net = MLP((3, 4, 2), "identity", np.float64, np.random.default_rng(0), noisy=True)
+def factorised_noise_naive(sizes, rng):
+    """Each layer's noise entry by entry from one draw of n_in + 1 + n_out normals per layer (the middle one unused)."""
+    e = rng.standard_normal(sum(m + 1 + n for m, n in zip(sizes, sizes[1:])))
+    f = lambda v: np.sign(v) * np.sqrt(abs(v))
+    noises, start = [], 0
+    for n_in, n_out in zip(sizes, sizes[1:]):
+        f_in, f_out = [f(v) for v in e[start:start + n_in]], [f(v) for v in e[start + n_in + 1:start + n_in + 1 + n_out]]
+        noises.append({"eps_W": np.array([[f_in[i] * f_out[j] for j in range(n_out)] for i in range(n_in)]),
+                       "eps_b": np.array(f_out)})
+        start += n_in + 1 + n_out
+    return noises
+
+
+@pytest.mark.parametrize("make", [lambda: MLP((3, 4, 2), "identity", np.float64, np.random.default_rng(0), noisy=True),
+                                  lambda: Network((3,), "dense4,identity", 2, dtype=np.float64, noisy=True)])
+def test_noisy_draw_is_the_factorised_noise_of_the_generator(make):
+    from numpy_ddqn.nn.noisy import noisy_linear_forward
+    net = make()
     net.sample_noise(np.random.default_rng(9))
-    noises = sample_network_noise(net.sizes, np.random.default_rng(9), np.float64)   # the same draw, layer by layer
+    noises = factorised_noise_naive((3, 4, 2), np.random.default_rng(9))   # the same draw, layer by layer
     x = np.random.default_rng(1).normal(size=(2, 3))
     h = x
     for i, noise in enumerate(noises):
         p = {"mu_W": net.params[2 * i], "mu_b": net.params[2 * i + 1], "sigma_W": net.params[4 + 2 * i],
              "sigma_b": net.params[4 + 2 * i + 1]}
+        assert not np.allclose(p["sigma_W"], 0)
         h = noisy_linear_forward(h, p, noise)[0]
     np.testing.assert_allclose(net(x), h, rtol=1e-12)
 

@@ -16,7 +16,7 @@ from .flat import FlatParams
 from .heads import get_head
 from .layernorm import layernorm_backward_packed, layernorm_forward_packed
 from .layers import ACTIVATIONS, linear_backward, linear_forward
-from .noisy import draw_factorised_noise, init_noisy_linear
+from .noisy import FactorisedNoise, init_noisy_linear
 
 
 class Workspace(NamedTuple):
@@ -83,7 +83,9 @@ class MLP(FlatParams):
         pairs_of = lambda a: [(a[s0:s1].reshape(shape), a[b0:b1]) for (s0, s1, shape), (b0, b1, _) in
                               zip(self._slices[0:2 * self.n_layers:2], self._slices[1:2 * self.n_layers:2])]
         self._noisy_layers = pairs_of(self._noisy_flat) if noisy else []   # (W, b) views of a draw
-        self._eps_layers = pairs_of(self._eps) if noisy else []            # (eps_W, eps_b) views
+        self._noise = FactorisedNoise([self._eps[s0:b1].reshape(shape[0] + 1, shape[1]) for (s0, _, shape), (_, b1, _)
+                                       in zip(self._slices[0:2 * self.n_layers:2], self._slices[1:2 * self.n_layers:2])]
+                                      if noisy else [], self.dtype)   # [eps_W; eps_b] of each layer: contiguous
         self._noise_on = False                    # whether forward / backward use the last draw
         self._workspaces = {}                     # rows -> Workspace, for reuse=True
         self._one = None                          # forward_one's layer outputs, made on its first call
@@ -181,11 +183,11 @@ class MLP(FlatParams):
     # -- noisy layers: a draw of the noise, or the mean weights ---------------------------
 
     def sample_noise(self, rng: np.random.Generator) -> None:
-        """Draw new factorised noise for every layer from ``rng`` (one call of ``sum(n_in + n_out)`` normals) and
+        """Draw new factorised noise for every layer from ``rng`` (``noisy.FactorisedNoise``: one call) and
         compute with ``W = mu_W + sigma_W * eps_W``, ``b = mu_b + sigma_b * eps_b`` until ``use_mean()``."""
         if not self.noisy:
             raise ValueError("sample_noise needs a noisy network (noisy=True)")
-        draw_factorised_noise(self._eps_layers, rng, self.dtype)
+        self._noise.draw(rng)                     # eps: (n_mu,), every layer's eps_W, eps_b
         np.multiply(self.flat[self._sigma_start:], self._eps, out=self._noisy_flat)   # (n_mu,) for every layer at once
         self._noisy_flat += self.flat[:self._n_mu]
         self._layers, self._noise_on = self._noisy_layers, True

@@ -34,7 +34,7 @@ from .flat import FlatParams
 from .heads import get_head
 from .layernorm import layernorm_backward_packed, layernorm_forward_packed
 from .layers import ACTIVATIONS, linear_backward, linear_forward
-from .noisy import draw_factorised_noise, init_noisy_linear
+from .noisy import FactorisedNoise, init_noisy_linear
 
 
 class Layer(NamedTuple):
@@ -179,7 +179,9 @@ class Network(FlatParams):
         self._wb = self._mean_wb = [(self.params[2 * j], self.params[2 * j + 1]) for j in range(self.n_layers)]
         sigmas = self.params[2 * self.n_layers:]
         self._noisy = [(op.param, W_s, b_s) for op, W_s, b_s in zip(dense, sigmas[::2], sigmas[1::2])]   # j, sigmas
-        self._eps = [(np.zeros_like(W_s), np.zeros_like(b_s)) for _, W_s, b_s in self._noisy]
+        blocks = [np.zeros((W_s.shape[0] + 1, W_s.shape[1]), self.dtype) for _, W_s, _ in self._noisy]
+        self._eps = [(block[:-1], block[-1]) for block in blocks]        # (eps_W, eps_b) views of [eps_W; eps_b]
+        self._noise = FactorisedNoise(blocks, self.dtype)
         self._noisy_wb = list(self._mean_wb)
         for j, W_s, b_s in self._noisy:           # a draw's weights for the noisy layers, the means for the rest
             self._noisy_wb[j] = (np.zeros_like(W_s), np.zeros_like(b_s))
@@ -278,7 +280,7 @@ class Network(FlatParams):
         ``W = mu_W + sigma_W * eps_W``, ``b = mu_b + sigma_b * eps_b`` until ``use_mean()``."""
         if not self.noisy:
             raise ValueError("sample_noise needs a noisy network (noisy=True)")
-        draw_factorised_noise(self._eps, rng, self.dtype)
+        self._noise.draw(rng)
         for (j, sigma_W, sigma_b), (eps_W, eps_b) in zip(self._noisy, self._eps):
             (W, b), (mu_W, mu_b) = self._noisy_wb[j], self._mean_wb[j]
             np.multiply(sigma_W, eps_W, out=W)
