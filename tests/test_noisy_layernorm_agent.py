@@ -151,3 +151,24 @@ def test_a_network_of_layers_with_layernorm_and_noise_trains_and_exports_its_mea
     assert policy.layer_list == "dense8,layernorm,relu" and len(policy.weights()) == 6   # no sigma exported
     obs = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
     np.testing.assert_allclose(policy.q_values(obs), agent.online(obs), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["mlp-layernorm", "conv-layernorm-dueling"])
+def test_the_layernorm_rounding_bound_holds_and_still_flags_a_wrong_gain(name):
+    from export_nets import policies
+    from numpy_ddqn.export import check_parity
+    policy = policies()[name]
+    obs = (2 * np.random.default_rng(1).normal(size=(500, *policy.obs_shape))).astype(np.float32)
+    weights = policy.weights()
+    exact = Policy([a.astype(np.float64) for a in weights], policy.activation, policy.env_id, policy.head,
+                   policy.layer_list, policy.obs_shape)
+    report = check_parity(policy, lambda x: (exact.q_values(x.astype(np.float64)), exact.act(x.astype(np.float64))),
+                          [("random", obs)], "float64")
+    assert report.ok, str(report)                                 # float64 is within the float32 bound
+    gain = next(i for i, op in enumerate(t for t in policy.layer_list.split(",") if t.startswith(("dense", "conv",
+                                                                                                 "layernorm")))
+                if op == "layernorm")
+    wrong = [a * np.float32(1.01) if i == 2 * gain else a for i, a in enumerate(weights)]   # a 1% wrong gain
+    bad = Policy(wrong, policy.activation, policy.env_id, policy.head, policy.layer_list, policy.obs_shape)
+    report = check_parity(policy, lambda x: (bad.q_values(x), bad.act(x)), [("random", obs)], "wrong")
+    assert not report.ok

@@ -14,12 +14,13 @@ every |h|), the Q-values of one float32 implementation err by at most
 when the reference's Q-values of the two actions are closer than their bounds together: rounding
 alone can order them either way. Anything else fails the check.
 
-A LayerNorm divides by its row's standard deviation s, so an error entering it grows by up to max|g| sqrt(H) / s:
-no bound in |W| alone holds. For policies with a LayerNorm, ``layernorm_rounding_bound`` walks the float64
-forward pass instead, carrying E, the largest error of any entry per observation: a dense or conv layer turns it
-into max_j sum_i |W_ij| E + gamma_n max_j (|W|^T |h| + |b|)_j, an activation adds 8 u max|h|, a LayerNorm
-gives 2 max|g| sqrt(H) (E + (H + 2) u max|h|) / s + (H + 10) u (max|g| sqrt(H) + max|b|) (first order, doubled),
-and the dueling head 3 E + (A + 3) u max|h|.
+A LayerNorm divides by its row's standard deviation s, so an error entering it grows by up to max|g| / s: no
+bound in |W| alone holds. For policies with a LayerNorm, ``layernorm_rounding_bound`` walks the float64 forward
+pass instead, carrying E, a bound on the 2-norm of the error vector per observation: a dense layer turns it into
+||W||_2 E + gamma_n ||(|W|^T |h| + |b|)||_2 (a convolution uses the Frobenius norm of its kernel times the
+number of windows each input value falls in), an activation adds 8 u ||h||_2, a LayerNorm gives
+2 max|g| (E + (H + 2) u sqrt(H) max|h|) / s + (H + 10) u ||(|g| |x_hat| + |b|)||_2 (first order in E, doubled),
+and the head's Q-values err by at most E (3 E + (A + 3) u max|h| with a dueling head).
 """
 from __future__ import annotations
 
@@ -68,34 +69,38 @@ def rounding_bound(policy: Policy, magnitude: Policy, obs: np.ndarray) -> np.nda
 def layernorm_rounding_bound(policy: Policy, obs: np.ndarray) -> np.ndarray:   # (B, *obs_shape) -> (B, A)
     """2 E(obs) for every action: the rounding bound of a policy with LayerNorms (see the module docstring)."""
     h = np.asarray(obs, np.float64).reshape(len(obs), *(policy.obs_shape or (policy.obs_dim,)))
-    E = np.zeros(len(h))                                                  # (B,), the largest error of any entry
+    E = np.zeros(len(h))                                                  # (B,), the error vector's 2-norm
     top = lambda a: np.abs(a).reshape(len(a), -1).max(axis=1)             # (B, ...) -> (B,)
+    norm = lambda a: np.sqrt((a * a).reshape(len(a), -1).sum(axis=1))     # (B, ...) -> (B,)
     for step in steps(policy):
         if step.kind in ("dense", "conv"):
             W, b = step.W.astype(np.float64), step.b.astype(np.float64)
             n = int(np.prod(W.shape[:-1])) + 1
             gamma = n * U32 / (1 - n * U32)
-            spread = np.abs(W).reshape(-1, W.shape[-1]).sum(axis=0).max()  # max_j sum_i |W_ij|
             if step.kind == "dense":
                 h = h.reshape(len(h), -1)
                 magnitude, h = np.abs(h) @ np.abs(W) + np.abs(b), h @ W + b
+                gain = np.linalg.norm(W, 2)                               # ||W||_2, the largest singular value
             else:
-                magnitude = conv2d(np.abs(h), np.abs(W), np.abs(b), step.stride, "valid" if not any(step.pads)
-                                   else "same")
-                h = conv2d(h, W, b, step.stride, "valid" if not any(step.pads) else "same")
-            E = spread * E + gamma * top(magnitude)
+                padding = "valid" if not any(step.pads) else "same"
+                magnitude = conv2d(np.abs(h), np.abs(W), np.abs(b), step.stride, padding)
+                h = conv2d(h, W, b, step.stride, padding)
+                overlap = -(-W.shape[0] // step.stride) * -(-W.shape[1] // step.stride)   # windows per input value
+                gain = np.linalg.norm(W) * np.sqrt(overlap)
+            E = gain * E + gamma * norm(magnitude)
         elif step.kind == "flatten":
             h = h.reshape(len(h), -1)
         elif step.kind == "layernorm":
             g, b, H = step.W.astype(np.float64), step.b.astype(np.float64), h.shape[1]
             xc = h - h.mean(axis=1, keepdims=True)
             s = np.sqrt((xc * xc).mean(axis=1) + LAYER_NORM_EPS)           # (B,)
-            E = (2 * np.abs(g).max() * np.sqrt(H) * (E + (H + 2) * U32 * top(h)) / s
-                 + (H + 10) * U32 * (np.abs(g).max() * np.sqrt(H) + np.abs(b).max()))
-            h = xc / s[:, None] * g + b
+            x_hat = xc / s[:, None]
+            E = (2 * np.abs(g).max() * (E + (H + 2) * U32 * np.sqrt(H) * top(h)) / s
+                 + (H + 10) * U32 * norm(np.abs(g) * np.abs(x_hat) + np.abs(b)))
+            h = x_hat * g + b
         else:                                                             # tanh, relu, identity: 1-Lipschitz
             h = ACTIVATIONS[step.kind](h)
-            E = E + 8 * U32 * top(h)
+            E = E + 8 * U32 * norm(h)
     if policy.head == "dueling":
         E = 3 * E + (policy.n_actions + 3) * U32 * top(h)
     return np.repeat(2 * E[:, None], policy.n_actions, axis=1)
