@@ -140,7 +140,7 @@ def agent_from_checkpoint(agent_class: type[DDQNAgent], path: str | Path, obs_di
 def agent_policy(agent: DDQNAgent) -> Policy:
     """An agent's greedy policy (its online network) as a NumPy-only ``policy.Policy``, for export."""
     online = agent.online
-    layers = getattr(online, "description", None)           # a Network of layers; an MLP has none
-    return Policy(online.get_weights(), agent.config.activation, agent.config.env_id, head=online.head_name,
+    weights, layers = online.export_weights()      # noisy layers: their means; an MLP's LayerNorms: a layer list
+    return Policy(weights, agent.config.activation, agent.config.env_id, head=online.head_name,
                   layers=layers, obs_shape=agent.obs_shape if layers else None, head_params=online.head.params)
 

@@ -96,6 +96,16 @@ class Config:
     v_max: float = _f(10.0, "categorical: the support's highest return (returns beyond are clipped onto the ends)")
     n_quantiles: int = _f(32, "quantile: quantiles per action, at the midpoints (2i - 1) / 2N")
     kappa: float = _f(1.0, "quantile: the quantile Huber loss's threshold (0 = plain quantile regression)")
+    # -- the network's layers --
+    layer_norm: bool = _f(False, "LayerNorm after each hidden linear layer of hidden_sizes, before its activation "
+                                 "(Gallici et al. 2024); with layers, write layernorm in the list instead")
+    noisy: bool = _f(False, "factorised-Gaussian noisy linear layers (Fortunato et al. 2018), every linear layer "
+                            "of the network (with layers: every dense one; convolutions stay plain), the output "
+                            "layer too: new noise for every acting step and "
+                            "independent draws for the online and target nets at each update; greedy evaluation "
+                            "and exports use the mean weights; epsilon-greedy is off unless noisy_epsilon")
+    noisy_sigma0: float = _f(0.5, "noisy layers: initial noise scale, sigma = noisy_sigma0 / sqrt(n_in)")
+    noisy_epsilon: bool = _f(False, "noisy layers: keep epsilon-greedy exploration on as well (off: epsilon = 0)")
     # -- exploration --
     epsilon_schedule: str = _f("linear", "epsilon decay shape", choices=EPSILON_SCHEDULES)
     epsilon_start: float = _f(1.0, "initial exploration rate")
@@ -191,6 +201,7 @@ def _validate(c):
               ("per_alpha", lambda v: v >= 0, "must be >= 0"),
               ("per_beta", in_01, "must be in [0, 1]"),
               ("per_eps", lambda v: v > 0, "must be > 0"),
+              ("noisy_sigma0", lambda v: v >= 0, "must be >= 0"),
               ("epsilon_decay", lambda v: v >= 0, "must be >= 0"),
               ("progress_interval", lambda v: v >= 0, "must be >= 0 seconds"),
               ("kappa", lambda v: v >= 0, "must be >= 0 (0 = plain quantile regression)"),
@@ -208,6 +219,9 @@ def _validate(c):
         raise _bad("loss", c.loss, f"is not read with distribution={c.distribution} (its loss is the "
                                    f"{'cross-entropy' if c.distribution == 'categorical' else 'quantile Huber loss'}):"
                                    f" keep loss=huber")
+    if c.layer_norm and c.layers:
+        raise _bad("layer_norm", c.layer_norm, "applies to hidden_sizes networks; with layers, write layernorm "
+                                               "in the list, e.g. dense128,layernorm,relu")
     if c.nesterov and (c.optimizer != "sgd" or c.momentum == 0):
         raise _bad("nesterov", c.nesterov, "needs optimizer=sgd and momentum > 0")
     if c.batch_size > c.buffer_size:

@@ -18,6 +18,9 @@ the actions are the trained agent's greedy actions exactly. The file records the
 A network of layers (``Config.layers``, e.g. ``conv16x3,relu,flatten,dense128,relu`` on MinAtar's
 ``(10, 10, 4)`` frames) is exported with its layer list and observation shape; conv weights are
 ``(kh, kw, C_in, C_out)``, images NHWC, and ``obs`` is one ``(H, W, C)`` frame or a ``(B, H, W, C)`` batch.
+A ``layernorm`` in the list (an MLP trained with ``layer_norm``, exported as ``dense64,layernorm,tanh,...``) takes
+a gain and a bias as its pair of weights (``layer_norm``, eps 1e-5); its means are NumPy's, so its Q-values agree
+with the training network's to rounding, not bit for bit. A noisy network is exported as its mean weights.
 """
 from __future__ import annotations
 
@@ -131,6 +134,16 @@ def conv2d(x, W, b, stride=1, padding="valid"):     # x: (B, H, W, C) NHWC, W: (
     return (cols @ W.reshape(kh * kw * c_in, c_out) + b).reshape(B, h_out, w_out, c_out)
 
 
+LAYER_NORM_EPS = 1e-5
+"""The LayerNorm's epsilon, as training's (``numpy_ddqn.nn.layernorm``) and every exporter's."""
+
+
+def layer_norm(x, gain, bias, eps=LAYER_NORM_EPS):  # x: (B, H) -> (B, H)
+    """y = gain * (x - mean x) / sqrt(var x + eps) + bias over each row's H features (biased variance)."""
+    xc = x - x.mean(axis=1, keepdims=True)
+    return xc / np.sqrt((xc * xc).mean(axis=1, keepdims=True) + eps) * gain + bias
+
+
 def weights_sha256(weights) -> str:
     """SHA-256 of ``[W0, b0, W1, b1, ...]``: each array's dtype, shape and C-order bytes, in order."""
     digest = hashlib.sha256()
@@ -150,7 +163,7 @@ def parse_layers(text):
             layers.append(("conv", int(conv.group(3) or 1), conv.group(4) or "valid"))
         elif dense:
             layers.append(("dense",))
-        elif token in ACTIVATIONS or token == "flatten":
+        elif token in ACTIVATIONS or token in ("flatten", "layernorm"):
             layers.append((token,))
         else:
             raise ValueError(f"unknown layer {token!r}")
@@ -222,6 +235,9 @@ class Policy:
                 if op[0] == "dense":
                     W, b = next(weights)
                     h = h @ W + b
+            elif op[0] == "layernorm":
+                gain, bias = next(weights)
+                h = layer_norm(h, gain, bias)
             else:
                 h = ACTIVATIONS[op[0]](h)
         W, b = next(weights)
@@ -364,13 +380,15 @@ def check_weights(arrays: dict, meta: dict, path) -> list:
     dtypes = {a.dtype for a in weights}
     if len(dtypes) != 1 or next(iter(dtypes)).kind != "f":
         raise ValueError(f"{path}: weights must share one floating dtype, got {sorted(map(str, dtypes))}")
-    layers = meta.get("layers")
+    layers, norms = meta.get("layers"), set()     # norms: the pairs that are a LayerNorm's gain and bias
     if layers is not None:
         try:
             ops = parse_layers(layers)
         except ValueError as e:
             raise ValueError(f"{path}: meta 'layers' {layers!r}: {e}") from None
-        needed = sum(op[0] in ("conv", "dense") for op in ops) + 1        # + the linear head
+        kinds = [op[0] for op in ops if op[0] in ("conv", "dense", "layernorm")]
+        norms = {i for i, kind in enumerate(kinds) if kind == "layernorm"}
+        needed = len(kinds) + 1                                           # + the linear head
         if needed != n:
             raise ValueError(f"{path}: layers {layers!r} need {needed} weight pairs, the file has {n}")
         if sizes[0] != int(np.prod(meta["obs_shape"])):
@@ -379,6 +397,8 @@ def check_weights(arrays: dict, meta: dict, path) -> list:
     for i in range(n):
         W, b = weights[2 * i], weights[2 * i + 1]
         shape_ok = W.ndim >= 2 and W.shape[-1] == sizes[i + 1] and (layers is not None or W.shape == (sizes[i], sizes[i + 1]))
+        if i in norms:                                # a gain of the width it normalises
+            shape_ok = W.shape == (sizes[i + 1],) and sizes[i + 1] == sizes[i]
         if not shape_ok or b.shape != (sizes[i + 1],):
             raise ValueError(f"{path}: W{i} {W.shape} and b{i} {b.shape} do not match meta 'sizes' {sizes}")
     return weights

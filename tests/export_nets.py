@@ -24,7 +24,8 @@ def conv_weights(rng, shapes, dtype=np.float32):
 
 def policies(seed=0):
     """name -> Policy: MLPs (tanh, relu, identity), dueling, float64, conv nets (MinAtar's, strided 'same',
-    dueling), distributional heads (categorical, quantile, dueling per atom)."""
+    dueling), distributional heads (categorical, quantile, dueling per atom), LayerNorm in an MLP's and a conv
+    net's layer list, a noisy MLP's exported means."""
     rng = np.random.default_rng(seed)
     return {
         "mlp-tanh": Policy(dense_weights(rng, (4, 64, 64, 2)), "tanh", "CartPole-v1"),
@@ -47,7 +48,33 @@ def policies(seed=0):
         "quantile-dueling-conv": Policy(conv_weights(rng, [(3, 3, 2, 4), (8 * 8 * 4, (1 + 3) * 5)]), "relu", "custom",
                                         "quantile_dueling", layers="conv4x3same,relu,flatten", obs_shape=(8, 8, 2),
                                         head_params=dict(n_quantiles=5)),
+        "mlp-layernorm": Policy(with_norms(rng, dense_weights(rng, (4, 32, 16, 2)), [32, 16]), "tanh", "CartPole-v1",
+                                layers="dense32,layernorm,tanh,dense16,layernorm,relu", obs_shape=(4,)),
+        "conv-layernorm-dueling": Policy(with_norms(rng, conv_weights(rng, [(3, 3, 2, 4), (4 * 4 * 4, 8), (8, 4)]), [8],
+                                                    after=[1]), "relu", "custom", "dueling",
+                                         layers="conv4x3,relu,flatten,dense8,layernorm,relu", obs_shape=(6, 6, 2)),
+        "mlp-noisy-mean": Policy(noisy_mean_weights(seed), "tanh", "CartPole-v1"),
     }
+
+
+def with_norms(rng, weights, widths, after=None):
+    """``weights`` with a LayerNorm's (gain, bias) of each width in ``widths`` after the dense pair ``after[k]``
+    (default: pairs 0, 1, ...), gains and biases away from 1 and 0."""
+    pairs = [weights[i:i + 2] for i in range(0, len(weights), 2)]
+    for k, width in reversed(list(zip(after or range(len(widths)), widths))):
+        pairs.insert(k + 1, [(1 + 0.3 * rng.normal(size=width)).astype(np.float32),
+                             (0.2 * rng.normal(size=width)).astype(np.float32)])
+    return [a for pair in pairs for a in pair]
+
+
+def noisy_mean_weights(seed):
+    """The exported weights of a noisy MLP (its means, the noise scales left out) after a random change of both."""
+    from numpy_ddqn.nn import MLP
+    net = MLP((4, 24, 24, 3), "tanh", rng=np.random.default_rng(seed), noisy=True)
+    net.flat += 0.05 * np.random.default_rng(seed + 1).normal(size=net.n_params).astype(np.float32)
+    weights, layers = net.export_weights()
+    assert layers is None and len(weights) == 6
+    return weights
 
 
 def obs_shape(policy):

@@ -6,7 +6,8 @@ The file holds the weights as ``static const float`` arrays and two functions::
     int policy_act(const float *obs);            /* argmax_a q[a], the first on ties (as NumPy's argmax) */
 
 No allocation (the activations live in two stack arrays of POLICY_SCRATCH floats), no libc at all
-(tanh is a rational function, see ``TANH``; ``<math.h>`` is included, nothing from it is called), reentrant. Observations are floats in the env's order (NHWC for images).
+(tanh is a rational function, see ``TANH``; ``<math.h>`` is included, and only a LayerNorm calls something from
+it: ``sqrtf``, one per LayerNorm per observation, so link with ``-lm`` where libm is separate), reentrant. Observations are floats in the env's order (NHWC for images).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import MissingDependency
-from ..policy import Policy
+from ..policy import LAYER_NORM_EPS, Policy
 from ..policy import write_atomic
 from .graph import describe, head_layout, steps
 
@@ -39,6 +40,21 @@ static void dense(const float *restrict x, const float *restrict W, const float 
         const float *restrict w = W + i * n_out;
         for (j = 0; j < n_out; j++) y[j] += xi * w[j];
     }
+}
+"""
+
+LAYERNORM = r"""
+/* h = g (h - mean h) / sqrt(var h + eps) + b over n features, in place (biased variance, as the NumPy policy) */
+static void layernorm(float *restrict h, const float *restrict g, const float *restrict b, int n)
+{
+    int k;
+    float mean = 0.0f, var = 0.0f, inv;
+    for (k = 0; k < n; k++) mean += h[k];
+    mean /= (float)n;
+    for (k = 0; k < n; k++) { const float d = h[k] - mean; var += d * d; }
+    var /= (float)n;
+    inv = 1.0f / sqrtf(var + POLICY_LAYER_NORM_EPS);
+    for (k = 0; k < n; k++) h[k] = (h[k] - mean) * inv * g[k] + b[k];
 }
 """
 
@@ -167,6 +183,15 @@ def c_source(policy: Policy) -> str:
                 body.append(f"    conv2d({src}, {H}, {Wd}, {C}, {W}, {b}, {kh}, {kw}, {F}, {step.stride}, "
                             f"{step.pads[0]}, {step.pads[1]}, {dst}, {Ho}, {Wo});")
             src = dst
+        elif step.kind == "layernorm":
+            g, b = f"g{i_weight}", f"b{i_weight}"
+            arrays += [_array(g, step.W), _array(b, step.b)]
+            i_weight += 1
+            n = int(np.prod(step.out_shape))
+            if src == "obs":                      # a LayerNorm straight on the input: copy it first
+                body.append(f"    for (k = 0; k < {n}; k++) h0[k] = obs[k];")
+                src = "h0"
+            body.append(f"    layernorm({src}, {g}, {b}, {n});")
         elif step.kind in ACTIVATION_C:
             line = ACTIVATION_C[step.kind].format(n=int(np.prod(step.out_shape)), h=src)
             if src == "obs" and line:             # an activation straight on the input: copy it first
@@ -211,6 +236,9 @@ def c_source(policy: Policy) -> str:
         "",
     ]
     uses_tanh = any(s.kind == "tanh" for s in plan)
+    if any(s.kind == "layernorm" for s in plan):
+        header.insert(-1, f"#define POLICY_LAYER_NORM_EPS {LAYER_NORM_EPS!r}f")
+        arrays.append(LAYERNORM)
     return "\n".join(header) + "\n" + "\n".join(arrays) + HELPERS + (TANH if uses_tanh else "") \
         + (CONV if uses_conv else "") + "\n" \
         + "\n".join(line for line in functions if line is not None)
@@ -219,11 +247,11 @@ def c_source(policy: Policy) -> str:
 def distribution_c(src: str, A: int, layout) -> list[str]:
     """C lines from the head's outputs ``src`` ((D + A) rows of N, D = 1 with a dueling V row) to ``q``: each
     action's row (dueling per atom: V_i + (A_i - mean_a A_i)), then the mean of its distribution."""
-    N, D = layout.n, int(layout.dueling)
+    N = layout.n
     lines = []
     if layout.dueling:
         lines += [f"    for (i = 0; i < {N}; i++) {{",
-                  f"        amean[i] = 0.0f;",
+                  "        amean[i] = 0.0f;",
                   f"        for (a = 0; a < {A}; a++) amean[i] += {src}[(1 + a) * {N} + i];",
                   f"        amean[i] /= {A}.0f;",
                   "    }"]
@@ -231,13 +259,13 @@ def distribution_c(src: str, A: int, layout) -> list[str]:
     lines += [f"    for (a = 0; a < {A}; a++) {{",
               f"        for (i = 0; i < {N}; i++) row[i] = {value};"]
     if layout.kind == "categorical":              # Q = sum_i e_i z_i / sum_i e_i, e_i = exp(l_i - max l)
-        lines += [f"        top = row[0];",
+        lines += ["        top = row[0];",
                   f"        for (i = 1; i < {N}; i++) if (row[i] > top) top = row[i];",
-                  f"        sum = 0.0f; num = 0.0f;",
+                  "        sum = 0.0f; num = 0.0f;",
                   f"        for (i = 0; i < {N}; i++) {{ float e = expf(row[i] - top); sum += e; num += e * Z[i]; }}",
-                  f"        q[a] = num / sum;"]
+                  "        q[a] = num / sum;"]
     else:                                         # Q = mean_i theta_i
-        lines += [f"        sum = 0.0f;",
+        lines += ["        sum = 0.0f;",
                   f"        for (i = 0; i < {N}; i++) sum += row[i];",
                   f"        q[a] = sum / {N}.0f;"]
     lines += ["    }", "    (void)amean; (void)num; (void)top;"]

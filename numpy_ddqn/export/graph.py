@@ -4,7 +4,8 @@ The exporters are built from the exported ``Policy`` alone (weights, layer list,
 never from the training agent, so they follow the same forward pass as ``policy.py``:
 
     MLP:     dense, act, dense, act, ..., dense (the Q head)
-    layers:  conv / dense / act / flatten in the listed order, then the dense Q head
+    layers:  conv / dense / act / flatten / layernorm in the listed order, then the dense Q head
+             (a layernorm step's W and b are its gain and bias, (H,) each; eps = policy.LAYER_NORM_EPS)
     dueling: the head gives 1 + A outputs (V, then A); Q = V + (A - mean_a A)
     distributional (``head_layout``): the head gives (A or 1 + A) rows of N atoms / quantiles, dueling per atom;
                  Q = sum_i softmax_i z_i (categorical) or mean_i theta_i (quantile) per action
@@ -20,7 +21,7 @@ from ..policy import Policy, parse_layers
 
 class Step(NamedTuple):
     """One step of the forward pass; ``in_shape`` / ``out_shape`` are per observation (NHWC for images)."""
-    kind: str                         # "dense", "conv", "flatten" or an activation name
+    kind: str                         # "dense", "conv", "flatten", "layernorm" or an activation name
     in_shape: tuple
     out_shape: tuple
     W: np.ndarray | None = None       # dense: (n_in, n_out); conv: (kh, kw, C_in, C_out)
@@ -66,6 +67,9 @@ def steps(policy: Policy) -> list[Step]:
             elif op[0] == "flatten":
                 out.append(Step("flatten", shape, (int(np.prod(shape)),)))
                 shape = out[-1].out_shape
+            elif op[0] == "layernorm":
+                gain, bias = next(weights)
+                out.append(Step("layernorm", shape, shape, gain, bias))
             else:
                 out.append(Step(op[0], shape, shape))
     else:

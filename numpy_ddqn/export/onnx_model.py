@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import require
-from ..policy import Policy, weights_sha256
+from ..policy import LAYER_NORM_EPS, Policy, weights_sha256
 from ..policy import write_atomic
 from .graph import describe, head_layout, steps
 
@@ -58,6 +58,11 @@ def onnx_model(policy: Policy):
             if layout == "NCHW":                  # back to NHWC so the flattened order is the policy's
                 h, layout = node("Transpose", [h], perm=[0, 2, 3, 1]), "NHWC"
             h = node("Flatten", [h], axis=1)
+        elif step.kind == "layernorm":        # LayerNormalization (opset 17) over the last axis, the features
+            g, b = f"W{i_weight}", f"b{i_weight}"
+            inits += [numpy_helper.from_array(np.asarray(step.W), g), numpy_helper.from_array(np.asarray(step.b), b)]
+            i_weight += 1
+            h = node("LayerNormalization", [h, g, b], axis=-1, epsilon=LAYER_NORM_EPS)
         elif step.kind == "tanh":
             h = node("Tanh", [h])
         elif step.kind == "relu":

@@ -13,6 +13,14 @@ every |h|), the Q-values of one float32 implementation err by at most
 |dQ| beyond 2 e is an unexplained difference. A differing greedy action is explained (a near tie)
 when the reference's Q-values of the two actions are closer than their bounds together: rounding
 alone can order them either way. Anything else fails the check.
+
+A LayerNorm divides by its row's standard deviation s, so an error entering it grows by up to max|g| / s: no
+bound in |W| alone holds. For policies with a LayerNorm, ``layernorm_rounding_bound`` walks the float64 forward
+pass instead, carrying E, a bound on the 2-norm of the error vector per observation: a dense layer turns it into
+||W||_2 E + gamma_n ||(|W|^T |h| + |b|)||_2 (a convolution uses the Frobenius norm of its kernel times the
+number of windows each input value falls in), an activation adds 8 u ||h||_2, a LayerNorm gives
+2 max|g| (E + (H + 2) u sqrt(H) max|h|) / s + (H + 10) u ||(|g| |x_hat| + |b|)||_2 (first order in E, doubled),
+and the head's Q-values err by at most E (3 E + (A + 3) u max|h| with a dueling head).
 """
 from __future__ import annotations
 
@@ -21,7 +29,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..policy import Policy
+from ..policy import ACTIVATIONS, LAYER_NORM_EPS, Policy, conv2d
 from .graph import head_layout, steps
 
 U32 = 2.0 ** -24
@@ -47,6 +55,8 @@ def magnitude_policy(policy: Policy) -> Policy:
 def rounding_bound(policy: Policy, magnitude: Policy, obs: np.ndarray) -> np.ndarray:   # (B, *obs_shape) -> (B, A)
     """2 e(obs, a): how far two float32 implementations of ``policy`` may differ on each Q-value."""
     plan = steps(policy)
+    if any(s.kind == "layernorm" for s in plan):
+        return layernorm_rounding_bound(policy, obs)
     layers = [s for s in plan if s.kind in ("dense", "conv")]
     fan_in = max(int(np.prod(s.W.shape[:-1])) for s in layers) + 1
     gamma = fan_in * U32 / (1 - fan_in * U32)
@@ -75,6 +85,46 @@ def categorical_bound(e, m, z, n):                # e, m: (B, A, N) logit errors
     D = e.max(axis=2) + 2 * U32 * m.max(axis=2) + 4 * U32                          # (B, A)
     R = (float(z[-1]) - float(z[0])) / 2
     return R * np.expm1(2 * D) + (2 * n + 2) * U32 * float(np.abs(z).max())
+
+
+def layernorm_rounding_bound(policy: Policy, obs: np.ndarray) -> np.ndarray:   # (B, *obs_shape) -> (B, A)
+    """2 E(obs) for every action: the rounding bound of a policy with LayerNorms (see the module docstring)."""
+    h = np.asarray(obs, np.float64).reshape(len(obs), *(policy.obs_shape or (policy.obs_dim,)))
+    E = np.zeros(len(h))                                                  # (B,), the error vector's 2-norm
+    top = lambda a: np.abs(a).reshape(len(a), -1).max(axis=1)             # (B, ...) -> (B,)
+    norm = lambda a: np.sqrt((a * a).reshape(len(a), -1).sum(axis=1))     # (B, ...) -> (B,)
+    for step in steps(policy):
+        if step.kind in ("dense", "conv"):
+            W, b = step.W.astype(np.float64), step.b.astype(np.float64)
+            n = int(np.prod(W.shape[:-1])) + 1
+            gamma = n * U32 / (1 - n * U32)
+            if step.kind == "dense":
+                h = h.reshape(len(h), -1)
+                magnitude, h = np.abs(h) @ np.abs(W) + np.abs(b), h @ W + b
+                gain = np.linalg.norm(W, 2)                               # ||W||_2, the largest singular value
+            else:
+                padding = "valid" if not any(step.pads) else "same"
+                magnitude = conv2d(np.abs(h), np.abs(W), np.abs(b), step.stride, padding)
+                h = conv2d(h, W, b, step.stride, padding)
+                overlap = -(-W.shape[0] // step.stride) * -(-W.shape[1] // step.stride)   # windows per input value
+                gain = np.linalg.norm(W) * np.sqrt(overlap)
+            E = gain * E + gamma * norm(magnitude)
+        elif step.kind == "flatten":
+            h = h.reshape(len(h), -1)
+        elif step.kind == "layernorm":
+            g, b, H = step.W.astype(np.float64), step.b.astype(np.float64), h.shape[1]
+            xc = h - h.mean(axis=1, keepdims=True)
+            s = np.sqrt((xc * xc).mean(axis=1) + LAYER_NORM_EPS)           # (B,)
+            x_hat = xc / s[:, None]
+            E = (2 * np.abs(g).max() * (E + (H + 2) * U32 * np.sqrt(H) * top(h)) / s
+                 + (H + 10) * U32 * norm(np.abs(g) * np.abs(x_hat) + np.abs(b)))
+            h = x_hat * g + b
+        else:                                                             # tanh, relu, identity: 1-Lipschitz
+            h = ACTIVATIONS[step.kind](h)
+            E = E + 8 * U32 * norm(h)
+    if policy.head == "dueling":
+        E = 3 * E + (policy.n_actions + 3) * U32 * top(h)
+    return np.repeat(2 * E[:, None], policy.n_actions, axis=1)
 
 
 def draw_from_space(space, n: int, rng: np.random.Generator) -> np.ndarray:   # -> (n, *space.shape) float32

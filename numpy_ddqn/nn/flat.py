@@ -24,25 +24,30 @@ def check_dtype(dtype: np.typing.DTypeLike) -> np.dtype:
 class FlatParams:
     """Weights as plain data, for networks whose parameters live in one flat array."""
 
-    def lay_out(self, shapes: list[tuple[int, ...]], dtype: np.typing.DTypeLike) -> None:
-        """Allocate ``flat`` (zeros) for parameters of ``shapes`` (W and b alternating) and its views ``params``."""
+    def lay_out(self, shapes: list[tuple[int, ...]], dtype: np.typing.DTypeLike,
+                extra: list[tuple[str, tuple[int, ...]]] = ()) -> None:
+        """Allocate ``flat`` (zeros) for parameters of ``shapes`` (W and b alternating) and its views ``params``.
+
+        ``extra``: ``(name, shape)`` of further parameters laid out after every W and b (a LayerNorm's gain and
+        bias, a noisy layer's sigmas), so the W and b keep their places and their names."""
         self.dtype = check_dtype(dtype)
-        self.shapes = [tuple(int(n) for n in shape) for shape in shapes]
+        self.extra_names = [name for name, _ in extra]
+        self.shapes = [tuple(int(n) for n in shape) for shape in [*shapes, *(shape for _, shape in extra)]]
         self._slices, start = [], 0               # (start, stop, shape) of each parameter in flat
         for shape in self.shapes:
             size = int(np.prod(shape))
             self._slices.append((start, start + size, shape))
             start += size
         self.n_params = start
-        self.n_layers = len(self.shapes) // 2     # layers with parameters, the output layer included
+        self.n_layers = len(shapes) // 2          # layers with parameters, the output layer included
         self.flat = np.zeros(self.n_params, dtype=self.dtype)
         self.params = self.views(self.flat)
         self._grad_buffer, self._grad_views = None, None   # the last `out` given to gradient_views, and its views
 
     @property
     def param_names(self) -> list[str]:
-        """``["W0", "b0", "W1", "b1", ...]``, matching ``params`` and the gradients."""
-        return [f"{k}{i}" for i in range(self.n_layers) for k in ("W", "b")]
+        """``["W0", "b0", "W1", "b1", ...]`` and then the extra parameters' names, matching ``params`` and the gradients."""
+        return [f"{k}{i}" for i in range(self.n_layers) for k in ("W", "b")] + self.extra_names
 
     def views(self, flat: np.ndarray) -> list[np.ndarray]:
         """Split a flat vector of length ``n_params`` into views shaped like the parameters."""
@@ -60,12 +65,16 @@ class FlatParams:
 
     def init_weights(self, rng: np.random.Generator) -> None:
         """He-normal weights where a ReLU follows (``self.he[i]``), Glorot-uniform elsewhere; zero biases.
+        A pair whose ``self.he[i]`` is ``None`` is a LayerNorm's gain and bias: ones and zeros, nothing drawn.
 
         He: ``W ~ N(0, 2 / fan_in)``; Glorot: ``W ~ U(-l, l)``, ``l = sqrt(6 / (fan_in + fan_out))``, with
         ``fan = receptive field x channels`` (a dense layer's receptive field is 1).
         """
         for i, he in enumerate(self.he):
             W, b = self.params[2 * i], self.params[2 * i + 1]
+            if he is None:                                  # a LayerNorm: g = 1, b = 0
+                W[...], b[...] = 1.0, 0.0
+                continue
             receptive = int(np.prod(W.shape[:-2]))          # conv: kh * kw; dense: 1
             fan_in, fan_out = receptive * W.shape[-2], receptive * W.shape[-1]
             if he:

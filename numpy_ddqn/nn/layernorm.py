@@ -57,3 +57,15 @@ def layernorm_backward(dy, cache):                   # dy: (B, H) -> dx: (B, H),
     dx = dx_hat - row_mean(dx_hat) - x_hat * row_mean(dx_hat * x_hat)       # (B, H)
     dx *= inv_std
     return dx, grads
+
+
+def layernorm_forward_packed(x, params, eps=1e-5):   # x: (B, H) -> y: (B, H), packed: (B, H + 1)
+    """``layernorm_forward`` with its cache as one batch-first array ``[x_hat | inv_std]`` (a network's cache
+    entries are sliced by rows, e.g. the s half of a stacked s / s' batch)."""
+    y, (x_hat, inv_std, _) = layernorm_forward(x, params, eps)
+    return y, np.concatenate((x_hat, inv_std), axis=1)
+
+
+def layernorm_backward_packed(dy, packed, gain):     # dy: (B, H) -> dx: (B, H), {"gain": (H,), "bias": (H,)}
+    """``layernorm_backward`` from ``layernorm_forward_packed``'s cache and the gain."""
+    return layernorm_backward(dy, (packed[:, :-1], packed[:, -1:], gain))

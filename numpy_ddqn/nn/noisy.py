@@ -90,3 +90,37 @@ def noisy_linear_mean_forward(x, params):            # x: (B, n_in) -> y: (B, n_
     """y = x @ mu_W + mu_b: the layer without its noise (greedy evaluation and the exported policy)."""
     check_noisy(x, params)
     return linear_forward(x, params["mu_W"], params["mu_b"])
+
+
+
+class FactorisedNoise:
+    """Draws the factorised noise of a network's layers into arrays it keeps: the training step's way.
+
+    ``blocks`` are each layer's ``[eps_W; eps_b]`` as one ``(n_in + 1, n_out)`` array (``eps_W`` its first n_in
+    rows, ``eps_b`` its last), which is the outer product ``[f(eps_in); 1] f(eps_out)^T``. ``draw(rng)`` takes
+    ``sum(n_in + 1 + n_out)`` normals in one call, layer by layer ``eps_in, (one unused), eps_out``, sets the
+    unused one to 1 after the transform f, and writes each block with one product: no allocation, no slicing.
+    """
+
+    def __init__(self, blocks, dtype=np.float32):
+        self.e = np.empty(sum(b.shape[0] + b.shape[1] for b in blocks), dtype)   # (sum(n_in + 1 + n_out),)
+        self._tmp = np.empty_like(self.e)
+        self._products, ones, start = [], [], 0
+        for block in blocks:
+            rows, n_out = block.shape                                  # rows = n_in + 1
+            self._products.append((self.e[start:start + rows, np.newaxis], self.e[start + rows:start + rows + n_out],
+                                   block))                             # (n_in + 1, 1) * (n_out,) -> block
+            ones.append(start + rows - 1)
+            start += rows + n_out
+        self._ones = np.array(ones)
+
+    def draw(self, rng):
+        """New noise in every block, from one call of ``rng``."""
+        e, tmp = self.e, self._tmp
+        rng.standard_normal(dtype=e.dtype, out=e)
+        np.abs(e, out=tmp)                        # f(e) = sign(e) sqrt|e|, in place
+        np.sqrt(tmp, out=tmp)
+        np.copysign(tmp, e, out=e)
+        e[self._ones] = 1.0                       # the bias row: eps_b = 1 * f(eps_out)
+        for column, row, block in self._products:
+            np.multiply(column, row, out=block)

@@ -38,7 +38,7 @@ class DDQNAgent:
         self.obs_dim, self.n_actions, self.obs_dtype = int(np.prod(self.obs_shape)), int(n_actions), obs_dtype
         if min(self.obs_shape) < 1 or self.n_actions < 1:
             raise ValueError(f"obs_dim and n_actions must be >= 1, got {obs_dim} and {n_actions}")
-        self.rngs = make_rngs(config.seed)        # init, explore, replay: independent streams
+        self.rngs = make_rngs(config.seed)        # init, explore, replay, noise: independent streams
         (self.memory, self.online, self.target, self.optimizer, self.replay, self.writer, self.rule,
          self.epsilon_schedule, self.learning_rate_schedule, self.beta_schedule) = build_parts(
             config, self.obs_shape, self.n_actions, obs_dtype, self.rngs.init)   # rl/build.py: each from its registry
@@ -46,6 +46,7 @@ class DDQNAgent:
         self.updates = 0                  # gradient updates done
         self.reuse = True                 # networks write into arrays they keep (MLP): no allocation per update
         self._grad = np.empty(self.online.n_params, config.dtype)   # flat gradient, reused by every update
+        self.noisy = bool(getattr(self.online, "noisy", False))     # noisy layers: they explore, epsilon is 0
 
     @property
     def epsilon(self) -> float:
@@ -61,14 +62,25 @@ class DDQNAgent:
         return int(self.online(np.reshape(obs, (1, *self.obs_shape))).argmax())
 
     def act(self, obs: ArrayLike, greedy: bool = False) -> int:
-        """Epsilon-greedy action for ``obs`` (greedy if ``greedy=True``)."""
+        """Epsilon-greedy action for ``obs`` (greedy if ``greedy=True``); with noisy layers, greedy on a new draw of
+        the noise (``greedy=True``: on the mean weights)."""
         if not greedy and self.rngs.explore.random() < self.epsilon_schedule(self.steps):
             return int(self.rngs.explore.integers(self.n_actions))
+        if self.noisy and not greedy:             # new noise for every acting forward (Fortunato et al. 2018)
+            self.online.sample_noise(self.rngs.noise)
+            action = self.greedy_action(obs)
+            self.online.use_mean()
+            return action
         return self.greedy_action(obs)
 
     def act_batch(self, obs: np.ndarray) -> np.ndarray:                     # obs: (N, obs_dim) -> (N,) int64
-        """Epsilon-greedy actions for a batch of observations (one per env of a vector env)."""
+        """Epsilon-greedy actions for a batch of observations (one per env of a vector env); noisy layers: one new
+        draw of the noise for the batch."""
+        if self.noisy:
+            self.online.sample_noise(self.rngs.noise)
         actions = self.online(obs).argmax(axis=1)
+        if self.noisy:
+            self.online.use_mean()
         explore = self.rngs.explore.random(actions.shape[0]) < self.epsilon_schedule(self.steps)
         if explore.any():
             actions[explore] = self.rngs.explore.integers(self.n_actions, size=int(explore.sum()))
@@ -112,6 +124,9 @@ class DDQNAgent:
         loss (its priority) and ``q`` the mean of the head's distribution."""
         B, rule = batch.action.shape[0], self.rule
         gamma = self.config.gamma if batch.discount is None else batch.discount   # n-step: gamma^m per transition
+        if self.noisy:                            # independent noise for the online and the target net
+            self.online.sample_noise(self.rngs.noise)
+            self.target.sample_noise(self.rngs.noise)
         # a raw rule (distributional) reads the head's (B, A, N) outputs where the others read Q (B, A)
         if rule.online_next:
             # one forward of the online net over s and s' stacked: (2B, obs_dim) -> (2B, A)
@@ -124,6 +139,9 @@ class DDQNAgent:
         loss, dq, td_error = rule.learn(q, batch.action, batch.reward, batch.terminated, gamma, q_next_online,
                                         q_next_target, self.config.loss, batch.weights)   # dq: (B, A)
         self.online.backward(dq, cache, self._grad, self.reuse)   # raw: dq is dL/d outputs (B, A, N)
+        if self.noisy:                            # back to the mean weights: evaluation, export, ``agent.online(x)``
+            self.online.use_mean()
+            self.target.use_mean()
         return loss, self._grad, self.online.head.mean(q) if rule.raw else q, td_error
 
     def update(self, batch: Batch) -> dict:
@@ -201,7 +219,8 @@ class DDQNAgent:
         self.optimizer.load_state_dict(state["optimizer"])
         self.steps, self.updates = int(state["steps"]), int(state["updates"])
         for name, rng in self.rngs._asdict().items():
-            set_rng_state(rng, state["rngs"][name])
+            if name in state["rngs"]:             # checkpoints from before the noise stream have none
+                set_rng_state(rng, state["rngs"][name])
         if "replay" in state:
             self.replay.load_state_dict(state["replay"])
         self.writer.load_state_dict(state.get("nstep", {}))

@@ -39,7 +39,7 @@ def check_agent(config: Config, obs_shape: tuple[int, ...], n_actions: int, obs_
     head, entry = head_name(config), get_head(head_name(config), **head_params(config))
     if config.layers:                             # shapes through the layers, checked before anything is built
         try:
-            count_params(config.layers, obs_shape, entry.n_outputs(n_actions))
+            count_params(config.layers, obs_shape, entry.n_outputs(n_actions), config.noisy)
         except ValueError as e:
             raise ConfigError(f"config field 'layers' = {config.layers!r} is invalid for observations of "
                               f"shape {obs_shape}: {e}") from None
@@ -57,12 +57,15 @@ def check_agent(config: Config, obs_shape: tuple[int, ...], n_actions: int, obs_
 def build_network(config: Config, obs_shape: tuple[int, ...], n_actions: int,
                   rng: np.random.Generator) -> MLP | Network:
     """A Q-network: a ``Network`` of ``config.layers`` (convolutions for images), else an ``MLP`` of
-    ``config.hidden_sizes``, with the config's head; initial weights drawn from ``rng``."""
+    ``config.hidden_sizes`` (with LayerNorms and noisy layers if the config asks), with the config's head; initial
+    weights drawn from ``rng``."""
     head, params = head_name(config), head_params(config)
     if config.layers:
-        return Network(obs_shape, config.layers, n_actions, head, config.dtype, rng, params)
+        return Network(obs_shape, config.layers, n_actions, head, config.dtype, rng, params, config.noisy,
+                       config.noisy_sigma0)
     sizes = (int(np.prod(obs_shape)), *config.hidden_sizes, n_actions)
-    return MLP(sizes, config.activation, config.dtype, rng, head, params)
+    return MLP(sizes, config.activation, config.dtype, rng, head, params, config.layer_norm, config.noisy,
+               config.noisy_sigma0)
 
 
 def build_rule(config: Config) -> Rule:

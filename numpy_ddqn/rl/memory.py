@@ -61,9 +61,11 @@ def network_params(config, obs_dim, n_actions):
     n_out = get_head(head_name(config), **head_params(config)).n_outputs(n_actions)   # the last linear layer's width
     # (a distributional head: A * N, or (1 + A) * N with dueling)
     if config.layers:
-        return count_params(config.layers, tuple(np.atleast_1d(obs_dim)), n_out)
+        return count_params(config.layers, tuple(np.atleast_1d(obs_dim)), n_out, config.noisy)
     sizes = (int(np.prod(obs_dim)), *config.hidden_sizes, n_out)
-    return sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    linear = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    norms = 2 * sum(config.hidden_sizes) if config.layer_norm else 0     # a gain and a bias per hidden unit
+    return linear * (2 if config.noisy else 1) + norms                  # noisy: a sigma beside every mu
 
 
 def plan_memory(config, obs_dim, n_actions, obs_dtype=None):

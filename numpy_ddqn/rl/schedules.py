@@ -37,7 +37,10 @@ class ExponentialSchedule:
 
 
 def epsilon_schedule(config):
-    """The exploration schedule a ``Config`` asks for."""
+    """The exploration schedule a ``Config`` asks for: epsilon = 0 with noisy layers (their noise explores) unless
+    ``noisy_epsilon``."""
+    if config.noisy and not config.noisy_epsilon:
+        return ConstantSchedule(0.0)
     if config.epsilon_schedule == "linear":
         return LinearSchedule(config.epsilon_start, config.epsilon_end, config.exploration_steps)
     return ExponentialSchedule(config.epsilon_start, config.epsilon_end, config.epsilon_decay)

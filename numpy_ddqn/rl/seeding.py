@@ -7,16 +7,19 @@ import numpy as np
 
 
 class Rngs(NamedTuple):
-    """The run's random streams: network init, exploration (epsilon-greedy), replay sampling."""
+    """The run's random streams: network init, exploration (epsilon-greedy), replay sampling, noisy layers' noise."""
     init: np.random.Generator
     explore: np.random.Generator
     replay: np.random.Generator
+    noise: np.random.Generator
 
 
 def make_rngs(seed):
-    """Derive the independent Generators of a run from one integer seed."""
-    init, explore, replay = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
-    return Rngs(init, explore, replay)
+    """Derive the independent Generators of a run from one integer seed.
+
+    Children are spawned in order, so the first three are those of ``spawn(3)`` (runs without noisy layers draw
+    exactly what they drew before the noise stream was added)."""
+    return Rngs(*(np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)))
 
 
 def rng_state(rng):

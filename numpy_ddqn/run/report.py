@@ -25,6 +25,9 @@ def start_line(config, out_dir, preset, resumed_at=None, memory=None):
              + (f"preset {preset}" if preset else f"no preset for {config.env_id}: the defaults") + f" | {threads}"]
     if memory:
         lines.append(f"  memory {memory}")
+    if config.noisy:
+        lines.append("  noisy layers explore: " + ("epsilon-greedy stays on too (noisy_epsilon)" if config.noisy_epsilon
+                                                   else "epsilon-greedy is off (epsilon = 0; noisy_epsilon keeps it)"))
     return "\n".join(lines)
 
 
