@@ -11,11 +11,11 @@ NAMED_PRESETS = {
     # the seed design's network and optimizer: tanh layers trained by plain SGD
     # (10/10 seeds solve CartPole-v1 per BENCHMARK.md; see bench/bench_solve.py --preset tanh-sgd)
     "tanh-sgd": dict(activation="tanh", optimizer="sgd", momentum=0.0, learning_rate=3e-2, train_freq=1),
-    # Rainbow (Hessel et al. 2018) without noisy nets: Double selection, dueling per atom, prioritized replay on the
-    # cross-entropy, 3-step returns, C51 with 51 atoms on Rainbow's [-10, 10] (set v_min / v_max to the env's
+    # Rainbow (Hessel et al. 2018): Double selection, dueling per atom, prioritized replay on the cross-entropy,
+    # 3-step returns, noisy layers (epsilon-greedy off), C51 with 51 atoms on Rainbow's [-10, 10] (set v_min / v_max to the env's
     # return range: on CartPole-v1, gamma = 0.99, returns reach 100; see bench/FAMILY.md)
     "rainbow": dict(double=True, dueling=True, prioritized=True, n_step=3, distribution="categorical", n_atoms=51,
-                    v_min=-10.0, v_max=10.0),
+                    v_min=-10.0, v_max=10.0, noisy=True),
 }
 """Preset name -> config field overrides."""
 

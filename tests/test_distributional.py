@@ -70,10 +70,11 @@ def test_the_distribution_field_selects_the_head_and_rule_and_the_memory_plan_co
     assert agent.online(np.zeros((2, 4))).shape == (2, 3)          # acting sees Q
 
 
-def test_the_rainbow_preset_is_double_dueling_prioritized_three_step_c51():
+def test_the_rainbow_preset_is_double_dueling_prioritized_three_step_noisy_c51():
     agent = DDQNAgent(4, 2, Config(buffer_size=200, learning_starts=64, **NAMED_PRESETS["rainbow"]))
     assert isinstance(agent.replay, PrioritizedReplayBuffer) and isinstance(agent.writer, NStepWriter)
     assert agent.writer.n == 3 and agent.online.head.params == dict(n_atoms=51, v_min=-10.0, v_max=10.0)
+    assert agent.online.noisy and agent.target.noisy and agent.epsilon == 0.0   # noisy layers explore
 
 
 @pytest.mark.parametrize("fields", [dict(CATEGORICAL, dueling=True), dict(QUANTILE, dueling=True),
