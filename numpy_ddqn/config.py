@@ -86,6 +86,15 @@ class Config:
     per_beta: float = _f(0.4, "prioritized replay: importance-weight exponent at the start, annealed to 1")
     per_eps: float = _f(1e-6, "prioritized replay: added to |TD error| so that no transition has priority 0")
     dueling: bool = _f(False, "dueling head: Q = V + A - mean_a A (Wang et al. 2016)")
+    # -- Munchausen DQN (Vieillard et al. 2020) --
+    munchausen: bool = _f(False, "Munchausen DQN target: r + m_alpha clip(m_tau log pi(a|s), m_l0, 0) + a soft "
+                                 "(entropy-regularised) bootstrap, pi = softmax(Q_target / m_tau); replaces double")
+    m_alpha: float = _f(0.9, "Munchausen: scale of the log-policy bonus (0 = soft DQN)")
+    m_tau: float = _f(0.03, "Munchausen: entropy temperature of pi = softmax(Q_target / m_tau)")
+    m_l0: float = _f(-1.0, "Munchausen: lower clip of m_tau log pi(a|s) in the bonus (<= 0)")
+    # -- action masks --
+    action_masks: bool = _f(False, "only legal actions are taken and bootstrapped from: masks from the env's "
+                                   "info['action_mask'] or its action_masks() method (or the model's action_mask_fn)")
     # -- exploration --
     epsilon_schedule: str = _f("linear", "epsilon decay shape", choices=EPSILON_SCHEDULES)
     epsilon_start: float = _f(1.0, "initial exploration rate")
@@ -182,7 +191,10 @@ def _validate(c):
               ("per_beta", in_01, "must be in [0, 1]"),
               ("per_eps", lambda v: v > 0, "must be > 0"),
               ("epsilon_decay", lambda v: v >= 0, "must be >= 0"),
-              ("progress_interval", lambda v: v >= 0, "must be >= 0 seconds")]
+              ("progress_interval", lambda v: v >= 0, "must be >= 0 seconds"),
+              ("m_alpha", lambda v: v >= 0, "must be >= 0"),
+              ("m_tau", lambda v: v > 0, "must be > 0"),
+              ("m_l0", lambda v: v <= 0, "must be <= 0")]
     for name, ok, msg in checks:
         v = getattr(c, name)
         if not (math.isfinite(v) and ok(v)):

@@ -7,6 +7,7 @@ machine has, a head that needs more actions) fails in one line naming the field.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -19,7 +20,7 @@ from ..nn.network import count_params
 from ..nn.optim import SGD, Adam
 from .memory import MemoryPlan, check_memory, plan_memory
 from .nstep import NStepWriter, OneStepWriter, make_writer
-from .registry import REPLAYS, head_name, replay_name, rule_name
+from .registry import REPLAYS, head_name, replay_name, rule_name, rule_params
 from .replay import ReplayBuffer
 from .schedules import LinearSchedule, epsilon_schedule, learning_rate_schedule
 from .targets import RULES, Rule
@@ -70,6 +71,12 @@ def build_replay(config: Config, obs_shape: tuple[int, ...], obs_dtype: str | No
     return REPLAYS[replay_name(config)].from_config(config, obs, obs_dtype)
 
 
+def build_rule(config: Config) -> Rule:
+    """The config's learning rule (``RULES``), its settings bound (``registry.rule_params``)."""
+    rule, params = RULES[rule_name(config)], rule_params(config)
+    return rule._replace(learn=partial(rule.learn, **params)) if params else rule
+
+
 def build_writer(config: Config, replay: ReplayBuffer) -> OneStepWriter | NStepWriter:
     """What turns env steps into stored transitions: one-step, or ``config.n_step``-step returns."""
     return make_writer(replay, config.n_step, config.gamma)
@@ -99,6 +106,8 @@ def build_parts(config: Config, obs_shape: tuple[int, ...], n_actions: int, obs_
     target = build_network(config, obs_shape, n_actions, init_rng)
     target.copy_from(online)
     replay = build_replay(config, obs_shape, obs_dtype)
+    if config.action_masks:                       # the legal actions at s and s', stored as bits
+        replay.enable_masks(n_actions)
     return Parts(memory, online, target, make_optimizer(config), replay, build_writer(config, replay),
-                 RULES[rule_name(config)], epsilon_schedule(config), learning_rate_schedule(config),
+                 build_rule(config), epsilon_schedule(config), learning_rate_schedule(config),
                  LinearSchedule(config.per_beta, 1.0, config.total_steps))

@@ -4,7 +4,7 @@ One registry per axis, each entry with its equation in its docstring and its own
 
     axis            registry                   selected by                     entries
     head            nn/heads.py: HEADS         Config.dueling                  linear, dueling
-    learning rule   rl/targets.py: RULES       Config.double                   dqn, double
+    learning rule   rl/targets.py: RULES       Config.munchausen, .double      dqn, double, munchausen
     replay          rl/registry.py: REPLAYS    Config.prioritized              uniform, prioritized
     n-step writer   rl/nstep.py: make_writer   Config.n_step                   one-step, n-step
 
@@ -28,8 +28,18 @@ def head_name(config) -> str:
 
 
 def rule_name(config) -> str:
-    """The ``targets.RULES`` key of the learning rule: "double" (Double DQN) or "dqn"."""
+    """The ``targets.RULES`` key of the learning rule: "munchausen" (Munchausen DQN), "double" (Double DQN) or "dqn"."""
+    if getattr(config, "munchausen", False):
+        return "munchausen"
     return "double" if config.double else "dqn"
+
+
+def rule_params(config) -> dict:
+    """The config's settings of its learning rule, as keywords its ``learn`` function is bound with (none for
+    "dqn" and "double"; ``alpha``, ``tau``, ``l0`` for "munchausen")."""
+    if rule_name(config) == "munchausen":
+        return {"alpha": config.m_alpha, "tau": config.m_tau, "l0": config.m_l0}
+    return {}
 
 
 def replay_name(config) -> str:
