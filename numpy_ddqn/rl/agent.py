@@ -59,7 +59,7 @@ class DDQNAgent:
         """argmax_a Q_online(obs, a), over the legal actions if ``mask`` ((A,) bool) is given."""
         if mask is not None:
             q = self.online(np.reshape(obs, (1, *self.obs_shape)))                 # (1, A)
-            return int(masked_argmax(q, np.reshape(mask, (1, -1))))
+            return int(masked_argmax(q, np.reshape(mask, (1, -1)))[0])
         if self.reuse:                            # an MLP: one vector through vector-matrix products
             return int(self.online.forward_one(obs).argmax())
         return int(self.online(np.reshape(obs, (1, *self.obs_shape))).argmax())
