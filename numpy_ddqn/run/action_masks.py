@@ -70,3 +70,14 @@ def check_env_mask(mask: Any, n_actions: int, env_id: str, step: int, terminated
                            f"state that is not terminal")
         m = np.where(empty[..., np.newaxis], True, m)    # a terminated episode's last state: never acted in
     return m
+
+
+def env_mask(env: Any, info: dict, env_id: str, n_actions: int, fn: MaskFn | None = None, step: int = 0,
+             terminated: bool = False) -> np.ndarray:
+    """The legal actions of a (single) env's current state, (A,) bool, from its source, checked (evaluation)."""
+    return check_env_mask(mask_source(env, info, env_id, fn)(env, info), n_actions, env_id, step, terminated)
+
+
+def mask_reader(env_id: str, n_actions: int, fn: MaskFn | None = None) -> Callable[..., np.ndarray]:
+    """``mask_of(env, info, terminated=False) -> (A,) bool`` for ``evaluate.play`` (one per evaluation)."""
+    return lambda env, info, terminated=False: env_mask(env, info, env_id, n_actions, fn, 0, terminated)

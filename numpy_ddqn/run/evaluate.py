@@ -77,14 +77,18 @@ def play(act_batch: Callable[..., np.ndarray], envs: list, episodes: int, seed: 
     return Episodes(np.array(returns), np.array(lengths, np.int64), cut, False)
 
 
-def evaluate(policy, env, episodes, seed=EVAL_SEED, max_steps=0):
+def evaluate(policy, env, episodes, seed=EVAL_SEED, max_steps=0, mask_of=None):
     """Returns of ``episodes`` episodes on one env, one after the other; ``policy(obs) -> action``.
 
     Episode k is reset with ``seed + k`` and cut after ``max_steps`` steps if > 0. ``play`` gives the
-    same returns with several env copies and a batched policy.
+    same returns with several env copies and a batched policy. With ``mask_of`` (as ``play``'s) it is
+    ``policy(obs, mask)``, ``mask`` the (A,) bool legal actions.
     """
-    act = lambda x: np.array([policy(x[0])])          # (1, *obs_shape) -> (1,)
-    return play(act, [env], episodes, seed, max_steps).returns
+    if mask_of is None:
+        act = lambda x: np.array([policy(x[0])])      # (1, *obs_shape) -> (1,)
+    else:
+        act = lambda x, masks: np.array([policy(x[0], masks[0])])
+    return play(act, [env], episodes, seed, max_steps, mask_of=mask_of).returns
 
 
 class SolveCheck(NamedTuple):
@@ -137,6 +141,9 @@ def evaluate_policy(model: Any, env: Any = None, n_eval_episodes: int = 10, dete
         max_episode_steps: cut an episode after this many steps (default: the model's
             ``eval_max_steps``); the env's own time limit applies first.
         copies: how many env copies play together (an env id only; an env instance plays alone).
+
+    A model trained with ``action_masks`` acts over the legal actions of each state (its ``action_mask_fn``, the
+    env's ``action_masks()`` or ``info["action_mask"]``).
     """
     from ..errors import ConfigError
     from .envs import check_spaces, env_copies, is_vector, make_env
@@ -153,8 +160,15 @@ def evaluate_policy(model: Any, env: Any = None, n_eval_episodes: int = 10, dete
         envs = env_copies(env, n) if is_vector(env) else [env]
     if max_episode_steps is None:
         max_episode_steps = getattr(config, "eval_max_steps", 0)
-    act = lambda x: np.asarray(model.predict(x, deterministic=deterministic)[0]).reshape(len(x))
-    result = play(act, envs, int(n_eval_episodes), seed, max_episode_steps or 0)
+    mask_of = None
+    if getattr(config, "action_masks", False):  # a masked model acts over each state's legal actions
+        from .action_masks import mask_reader
+        mask_of = mask_reader(config.env_id, check_spaces(envs[0])[1], getattr(model, "action_mask_fn", None))
+        act = lambda x, masks: np.asarray(model.predict(x, deterministic=deterministic, action_masks=masks)[0]
+                                          ).reshape(len(x))
+    else:
+        act = lambda x: np.asarray(model.predict(x, deterministic=deterministic)[0]).reshape(len(x))
+    result = play(act, envs, int(n_eval_episodes), seed, max_episode_steps or 0, mask_of=mask_of)
     mean, std = float(result.returns.mean()), float(result.returns.std())
     if reward_threshold is not None and mean < reward_threshold:
         raise ValueError(f"mean return {mean:.2f} is below the reward threshold {reward_threshold:.2f}")

@@ -31,7 +31,7 @@ from ..errors import (
 from ..rl.agent import DDQNAgent
 from ..rl.masks import masked_argmax
 from ..rl.seeding import rng_state, set_rng_state
-from .action_masks import check_env_mask, mask_source
+from .action_masks import check_env_mask, env_mask, mask_source
 from .envs import env_rng
 from .evaluate import solve_check
 from .report import Progress, start_line, summary_fields
@@ -443,8 +443,7 @@ class Run:
 
     def eval_mask(self, env, info, terminated=False):
         """The legal actions of an evaluation env's current state ((A,) bool), from its own source."""
-        mask = mask_source(env, info, self.env_id, self.mask_fn)(env, info)
-        return check_env_mask(mask, self.agent.n_actions, self.env_id, self.agent.steps, terminated)
+        return env_mask(env, info, self.env_id, self.agent.n_actions, self.mask_fn, self.agent.steps, terminated)
 
     def _check_obs(self, obs, step, what, shape=None):
         x = np.asarray(obs, dtype=self.obs_dtype)         # as the replay stores it
