@@ -11,6 +11,8 @@ NAMED_PRESETS = {
     # the seed design's network and optimizer: tanh layers trained by plain SGD
     # (10/10 seeds solve CartPole-v1 per BENCHMARK.md; see bench/bench_solve.py --preset tanh-sgd)
     "tanh-sgd": dict(activation="tanh", optimizer="sgd", momentum=0.0, learning_rate=3e-2, train_freq=1),
+    # Munchausen DQN with the paper's settings (alpha 0.9, tau 0.03, l0 -1; bench/MASKS.md for CartPole-v1)
+    "munchausen": dict(munchausen=True, m_alpha=0.9, m_tau=0.03, m_l0=-1.0),
 }
 """Preset name -> config field overrides."""
 

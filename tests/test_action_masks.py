@@ -160,6 +160,10 @@ def test_the_model_api_takes_a_mask_function_and_predict_takes_masks():
     assert masks[np.arange(8), actions].all()
     explored, _ = model.predict(obs, deterministic=False, action_masks=masks)
     assert masks[np.arange(8), explored].all()
+    from numpy_ddqn.run.evaluate import evaluate_policy
+    judge = MaskedChain(source="none")            # masks from the model's action_mask_fn
+    evaluate_policy(model, judge, n_eval_episodes=5, deterministic=False)
+    assert judge.illegal == 0
 
 
 def test_the_exported_policy_acts_over_the_legal_actions():
