@@ -135,6 +135,14 @@ def test_a_state_without_legal_action_is_one_env_error_with_the_step():
     assert "\n" not in str(e.value).split("; saved")[0]
 
 
+def test_a_misshapen_mask_is_one_env_error_with_the_step():
+    class Short(MaskedChain):
+        def _info(self):
+            return {"action_mask": legal(self.position)[:3] if self.t == 7 else legal(self.position)}
+    with pytest.raises(EnvError, match=r"action mask of shape \(3,\) and dtype bool at env step 7; expected 4 "):
+        train(chain_config(total_steps=100, eval_interval=0), env=Short())
+
+
 def test_an_env_without_masks_is_one_clear_error():
     with pytest.raises(EnvError, match=r"provides no action mask: neither info\['action_mask'\] nor an "
                                        r"action_masks\(\) method"):
