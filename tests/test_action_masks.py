@@ -198,3 +198,13 @@ def test_a_masked_checkpoint_resumes_with_its_replays_masks(tmp_path):
     history = train(config.replace(total_steps=900), env=env, resume=tmp_path / "run" / "last.npz")
     assert history.steps == 900 and env.illegal == 0
     check_stored_masks_are_the_envs(history.agent.replay)
+
+
+@pytest.mark.parametrize("n_actions", [4, 9])
+def test_the_memory_plan_counts_the_stored_mask_bits(n_actions):
+    for prioritized in (False, True):
+        agent = DDQNAgent(8, n_actions, Config(action_masks=True, buffer_size=1_000, learning_starts=64,
+                                               prioritized=prioritized))
+        replay = agent.replay
+        assert replay.mask.shape == replay.next_mask.shape == (1_000, -(-n_actions // 8))
+        assert agent.memory.replay_bytes == replay.nbytes + type(replay).extra_bytes(replay.capacity)
