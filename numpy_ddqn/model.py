@@ -348,8 +348,9 @@ class DDQN:
         return path
 
     @classmethod
-    def load(cls, path: str | Path, env: Any = None, **changes: Any) -> DDQN:
-        """A model from a checkpoint (``save``, or a run's ``last.npz``); ``env`` replaces its env.
+    def load(cls, path: str | Path, env: Any = None, action_mask_fn: Any = None, **changes: Any) -> DDQN:
+        """A model from a checkpoint (``save``, or a run's ``last.npz``); ``env`` replaces its env
+        (``action_mask_fn`` as the constructor's: functions are not saved).
 
         ``env``'s spaces are checked against the checkpoint's here (``CheckpointError`` naming both).
         ``changes`` may set only the fields a resumed run may change (``RESUME_FIELDS``:
@@ -370,7 +371,7 @@ class DDQN:
                 env = env_from_config(config.replace(env_id=env, env_kwargs="{}"))
             spaces = check_spaces(env)
         agent = DDQNAgent.from_state(state, *spaces, source=path, config=config)
-        model = cls(env if env is not None else config.env_id,
+        model = cls(env if env is not None else config.env_id, action_mask_fn=action_mask_fn,
                     **{k: v for k, v in config.to_dict().items() if k != "env_id"})
         model._interval = changes.get("progress_interval")
         model.agent, agent.config = agent, model.config

@@ -174,6 +174,19 @@ def test_the_model_api_takes_a_mask_function_and_predict_takes_masks():
     assert judge.illegal == 0
 
 
+
+def test_a_saved_masked_model_loads_and_goes_on_learning_over_legal_actions(tmp_path):
+    env = MaskedChain()
+    model = DDQN(env, eval_env=MaskedChain(), **{k: v for k, v in chain_config().to_dict().items() if k != "env_id"})
+    model.learn(500)
+    model.save(tmp_path / "model.npz")
+    again = DDQN.load(tmp_path / "model.npz", env=MaskedChain(source="none"), action_mask_fn=lambda e: legal(e.position))
+    assert again.config.action_masks
+    again.eval_env = MaskedChain()
+    again.learn(500)
+    assert again.num_timesteps == 1_000 and again.env.illegal == 0 and env.illegal == 0
+
+
 def test_the_exported_policy_acts_over_the_legal_actions():
     agent = DDQNAgent(8, 4, Config(hidden_sizes=(16,), action_masks=True))
     from numpy_ddqn.checkpoint import agent_policy
