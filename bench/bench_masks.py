@@ -1,11 +1,12 @@
 """Munchausen and action masks (bench/MASKS.md): the cost of a learning step, and a masked env learned.
 
     python bench/bench_masks.py cost [--rounds 7]                  # one learning step, interleaved, medians
-    python bench/bench_masks.py taxi [--seeds 0-2] [--budget 60000] [--jobs 1]
+    python bench/bench_masks.py act-store                          # acting + storing, masks off
+    python bench/bench_masks.py taxi [--seeds 0-2] [--budget 60000] [--jobs 1] [--masks both|on|off]
 
 ``cost``: the median time of ``agent.update(replay.sample(64))`` (4-64-64-2 tanh, Adam, batch 64, float32, 5-step
 returns: the default config) for each rule, measured in rounds that alternate between the variants, and each
-median's ratio to the default's (Double DQN).
+median's ratio to the default's (Double DQN); also the fastest round of each (less sensitive to a loaded machine).
 ``taxi``: Taxi-v4 (Taxi-v3 in older Gymnasium) with one-hot observations (500 inputs); its ``info["action_mask"]``
 with ``action_masks=True`` against none. The optimum is known exactly (value iteration on the env's own
 deterministic transition table): an evaluation (10 greedy episodes, seeds 10000..10009) has reached it when its
@@ -29,8 +30,24 @@ VARIANTS = {
     "munchausen": dict(munchausen=True),
     "double + masks": dict(action_masks=True),
     "munchausen + masks": dict(munchausen=True, action_masks=True),
+    "double + prioritized": dict(prioritized=True),
     "munchausen + prioritized": dict(munchausen=True, prioritized=True),
 }
+
+
+def act_store():
+    """Acting and storing with masks off: the fastest of 30 x 2,000 ``act`` + ``store`` calls, in us a step (run it in
+    two checkouts, alternating, to compare)."""
+    import time
+    agent = DDQNAgent(4, 2, Config(n_step=1, buffer_size=100_000))
+    obs, best = np.zeros(4, np.float32), float("inf")
+    for _ in range(30):
+        agent.steps = 0
+        t = time.perf_counter()
+        for _ in range(2000):
+            agent.store(obs, agent.act(obs), 1.0, obs, False, False)
+        best = min(best, (time.perf_counter() - t) / 2000 * 1e6)
+    print(f"act + store: {best:.2f} us")
 
 
 def cost_agent(fields):
@@ -52,9 +69,10 @@ def cost(rounds):
     for _ in range(rounds):                        # interleaved: every variant once per round
         for name, step in steps.items():
             times[name].append(median_us(step, number=100, repeat=5, warmup=20))
-    base = statistics.median(times["double (default)"])
+    base, floor = statistics.median(times["double (default)"]), min(times["double (default)"])
     rows = [{"rule": name, "us per learning step (median)": round(statistics.median(t), 1),
-             "ratio to default": round(statistics.median(t) / base, 3)} for name, t in times.items()]
+             "ratio to default": round(statistics.median(t) / base, 3), "us (min of rounds)": round(min(t), 1),
+             "ratio of mins": round(min(t) / floor, 3)} for name, t in times.items()]
     print_table(rows, list(rows[0]))
 
 
@@ -100,11 +118,15 @@ def taxi_run(args):
             "wall s": round(history.total_wall_s, 1)}
 
 
-def taxi(seeds, budget, jobs):
+def taxi(seeds, budget, jobs, masks=(True, False)):
     optimum = optimal_eval_mean()
-    work = [(s, m, budget, optimum) for s in seeds for m in (True, False)]
+    work = [(s, m, budget, optimum) for s in seeds for m in masks]
+    rows = []
     with mp.get_context("spawn").Pool(jobs) as pool:
-        rows = pool.map(taxi_run, work)
+        for row in pool.imap_unordered(taxi_run, work):
+            print(row, flush=True)                 # progress: one line per finished run
+            rows.append(row)
+    rows.sort(key=lambda r: (r["seed"], not r["masks"]))
     print_table(rows, list(rows[0]))
 
 
@@ -113,13 +135,18 @@ if __name__ == "__main__":
     sub = p.add_subparsers(dest="what", required=True)
     c = sub.add_parser("cost")
     c.add_argument("--rounds", type=int, default=7)
+    sub.add_parser("act-store")
     t = sub.add_parser("taxi")
     t.add_argument("--seeds", default="0-2")
     t.add_argument("--budget", type=int, default=60_000)
     t.add_argument("--jobs", type=int, default=1)
+    t.add_argument("--masks", choices=("both", "on", "off"), default="both", help="runs with masks, without, or both")
     a = p.parse_args()
     if a.what == "cost":
         cost(a.rounds)
+    elif a.what == "act-store":
+        act_store()
     else:
         lo, _, hi = a.seeds.partition("-")
-        taxi(list(range(int(lo), int(hi or lo) + 1)), a.budget, a.jobs)
+        taxi(list(range(int(lo), int(hi or lo) + 1)), a.budget, a.jobs,
+             {"both": (True, False), "on": (True,), "off": (False,)}[a.masks])
