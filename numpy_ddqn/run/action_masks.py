@@ -3,6 +3,9 @@
 Three sources, in this order: a callable the user passes (the model API's ``action_mask_fn(env) -> mask``), the
 env's method ``action_masks()`` (sb3-contrib's convention), or ``info["action_mask"]`` (Gymnasium's: ``Taxi-v3``
 puts one there at every reset and step). A mask is (A,) bool, True = legal ((N, A) for a vector env of N envs).
+A vector env reads ``info["action_mask"]`` first (Gymnasium stacks it over the sub-envs, and after an autoreset
+a row is the new episode's), the sub-envs' ``action_masks()`` (``env.call``: a round trip to every worker of an
+async vector env) only without it.
 
 A state with no legal action is the env's error (``EnvError``, one line with the env step), except the final state
 of a terminated episode: nothing is chosen there and nothing bootstraps from it, so its mask (which some envs
