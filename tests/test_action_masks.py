@@ -69,6 +69,13 @@ def test_vector_env_masks_per_sub_env_across_autoreset():
     np.testing.assert_array_equal(next_pos, np.minimum(pos + moves, 7))
 
 
+def test_a_vector_env_of_envs_with_an_action_masks_method():
+    envs = gym.vector.SyncVectorEnv([MaskedChainMethod for _ in range(2)])
+    history = train(chain_config(total_steps=800, num_envs=2, n_step=3, eval_interval=0, munchausen=True), env=envs)
+    assert sum(e.illegal for e in envs.envs) == 0
+    check_stored_masks_are_the_envs(history.agent.replay)
+
+
 @pytest.mark.parametrize("name", sorted(RULES))
 def test_the_target_ignores_a_masked_action_whose_q_is_the_largest(name):
     rule = RULES[name]
