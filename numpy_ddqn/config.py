@@ -106,6 +106,15 @@ class Config:
                             "and exports use the mean weights; epsilon-greedy is off unless noisy_epsilon")
     noisy_sigma0: float = _f(0.5, "noisy layers: initial noise scale, sigma = noisy_sigma0 / sqrt(n_in)")
     noisy_epsilon: bool = _f(False, "noisy layers: keep epsilon-greedy exploration on as well (off: epsilon = 0)")
+    # -- Munchausen DQN (Vieillard et al. 2020) --
+    munchausen: bool = _f(False, "Munchausen DQN target: r + m_alpha clip(m_tau log pi(a|s), m_l0, 0) + a soft "
+                                 "(entropy-regularised) bootstrap, pi = softmax(Q_target / m_tau); replaces double")
+    m_alpha: float = _f(0.9, "Munchausen: scale of the log-policy bonus (0 = soft DQN)")
+    m_tau: float = _f(0.03, "Munchausen: entropy temperature of pi = softmax(Q_target / m_tau)")
+    m_l0: float = _f(-1.0, "Munchausen: lower clip of m_tau log pi(a|s) in the bonus (<= 0)")
+    # -- action masks --
+    action_masks: bool = _f(False, "only legal actions are taken and bootstrapped from: masks from the env's "
+                                   "info['action_mask'] or its action_masks() method (or the model's action_mask_fn)")
     # -- exploration --
     epsilon_schedule: str = _f("linear", "epsilon decay shape", choices=EPSILON_SCHEDULES)
     epsilon_start: float = _f(1.0, "initial exploration rate")
@@ -206,7 +215,10 @@ def _validate(c):
               ("progress_interval", lambda v: v >= 0, "must be >= 0 seconds"),
               ("kappa", lambda v: v >= 0, "must be >= 0 (0 = plain quantile regression)"),
               ("v_min", lambda v: True, "must be finite"),
-              ("v_max", lambda v: v > c.v_min, f"must be > v_min ({c.v_min})")]
+              ("v_max", lambda v: v > c.v_min, f"must be > v_min ({c.v_min})"),
+              ("m_alpha", lambda v: v >= 0, "must be >= 0"),
+              ("m_tau", lambda v: v > 0, "must be > 0"),
+              ("m_l0", lambda v: v <= 0, "must be <= 0")]
     for name, ok, msg in checks:
         v = getattr(c, name)
         if not (math.isfinite(v) and ok(v)):
@@ -215,6 +227,9 @@ def _validate(c):
         raise _bad("learning_rate_end", c.learning_rate_end, "must be > 0, or negative to keep the rate constant")
     if c.n_atoms < 2:
         raise _bad("n_atoms", c.n_atoms, "must be an integer >= 2 (a categorical support has two ends)")
+    if c.munchausen and c.distribution != "none":
+        raise _bad("munchausen", c.munchausen, f"is a target for Q-values, not for distribution={c.distribution}: "
+                                               f"use one or the other")
     if c.distribution != "none" and c.loss != "huber":
         raise _bad("loss", c.loss, f"is not read with distribution={c.distribution} (its loss is the "
                                    f"{'cross-entropy' if c.distribution == 'categorical' else 'quantile Huber loss'}):"

@@ -28,6 +28,7 @@ from .callbacks import as_callback
 from .checkpoint import agent_policy, save_checkpoint
 from .config import Config
 from .errors import ConfigError
+from .rl.masks import masked_argmax, random_legal_actions
 from .policy import Policy, as_observation
 from .rl.agent import DDQNAgent
 from .run.loop import RESUME_FIELDS, History, train
@@ -100,13 +101,16 @@ class DDQN:
             that already holds a run is refused (continue it with ``train(resume=...)``).
         eval_env: the evaluation env for an env instance without a registered spec (it plays its
             evaluation episodes alone; without it, copies of the env play them together).
+        action_mask_fn: with ``action_masks=True``, ``fn(env) -> mask`` of the legal actions of the env's current
+            state ((A,) bool, True = legal; (N, A) for a vector env); without it the env's ``action_masks()``
+            method or ``info["action_mask"]`` is read. Giving it turns ``action_masks`` on.
         **config: ``Config`` fields (``seed``, ``learning_rate``, ``hidden_sizes``, ``num_envs``, ...),
             validated; the env's preset comes first. SB3's names with an equivalent are translated.
             ``learn`` stops early once the env is solved unless ``stop_when_solved=False``, and says so.
     """
 
     def __init__(self, env: str | Any = "CartPole-v1", out_dir: str | Path | None = None, eval_env: Any = None,
-                 **config: Any) -> None:
+                 action_mask_fn: Any = None, **config: Any) -> None:
         policy = config.pop("policy", None)                    # SB3's DDQN(policy="MlpPolicy", env=env)
         if isinstance(env, str) and env in POLICIES:          # SB3's DDQN("MlpPolicy", env, ...)
             if out_dir is None:
@@ -127,6 +131,11 @@ class DDQN:
             check_spaces(env)                                  # a one-line error for a non-env object
             self.env, env_id = env, getattr(getattr(env, "spec", None), "id", None) or config.get("env_id", "custom")
         config.pop("env_id", None)
+        if action_mask_fn is not None:
+            if not callable(action_mask_fn):
+                raise ConfigError(f"action_mask_fn must be a function env -> mask, got {type(action_mask_fn).__name__}")
+            config.setdefault("action_masks", True)
+        self.action_mask_fn = action_mask_fn
         self.config = Config.for_env(env_id, **config)
         self.out_dir, self.eval_env = out_dir, eval_env
         self.agent: DDQNAgent | None = None    # built by the first learn (it needs the env's spaces)
@@ -192,7 +201,8 @@ class DDQN:
         self.agent.config = self.config
         out_dir = None if self.out_dir is None else Path(self.out_dir)
         self.history = h = train(self.config, env=env, out_dir=out_dir, eval_env=self.eval_env, agent=self.agent,
-                                 callback=as_callback(callback, self), carry=self._carry)
+                                 callback=as_callback(callback, self), carry=self._carry,
+                                 action_mask_fn=self.action_mask_fn)
         self._carry = {k: getattr(h, k) for k in SAVED_HISTORY}
         if h.reason == "solved" and h.steps < self.config.total_steps and not self._silent:
             print(f"numpy-ddqn: {self.config.env_id} is solved at step {h.steps:,} (the evaluation confirmed on "
@@ -291,20 +301,29 @@ class DDQN:
         return q[0] if single else q
 
     def predict(self, obs: ArrayLike, state: Any = None, episode_start: Any = None,
-                deterministic: bool = True) -> tuple[int | np.ndarray, Any]:
+                deterministic: bool = True, action_masks: ArrayLike | None = None) -> tuple[int | np.ndarray, Any]:
         """``(action, state)`` as SB3's ``predict``: the greedy action (an int; ``(B,)`` for a batch), or
         epsilon-greedy at the current exploration rate if ``deterministic=False``.
 
         The default is ``deterministic=True`` (SB3's is ``False``): the greedy policy is the one
         evaluated, chosen (``best.npz``) and exported. ``state`` is returned as given (no recurrent
-        state here); ``episode_start`` is ignored.
+        state here); ``episode_start`` is ignored. ``action_masks`` ((A,) or (B, A) bool, True = legal; sb3-contrib's
+        name) restricts both the greedy and the exploring action to the legal ones.
         """
         q = self.q_values(obs)
-        actions = q.argmax(axis=-1)
+        if action_masks is not None:
+            masks = np.asarray(action_masks, bool).reshape(-1, q.shape[-1])          # (B, A)
+            actions = masked_argmax(q.reshape(-1, q.shape[-1]), masks).reshape(q.shape[:-1])
+        else:
+            actions = q.argmax(axis=-1)
         if not deterministic:
             agent = self._trained()
             explore = agent.rngs.explore.random(actions.shape) < agent.epsilon
-            actions = np.where(explore, agent.rngs.explore.integers(agent.n_actions, size=actions.shape), actions)
+            if action_masks is not None:
+                randoms = random_legal_actions(masks, agent.rngs.explore).reshape(actions.shape)
+            else:
+                randoms = agent.rngs.explore.integers(agent.n_actions, size=actions.shape)
+            actions = np.where(explore, randoms, actions)
         return (int(actions) if np.ndim(actions) == 0 else actions.astype(np.int64)), state
 
     def policy(self) -> Policy:
@@ -329,8 +348,9 @@ class DDQN:
         return path
 
     @classmethod
-    def load(cls, path: str | Path, env: Any = None, **changes: Any) -> DDQN:
-        """A model from a checkpoint (``save``, or a run's ``last.npz``); ``env`` replaces its env.
+    def load(cls, path: str | Path, env: Any = None, action_mask_fn: Any = None, **changes: Any) -> DDQN:
+        """A model from a checkpoint (``save``, or a run's ``last.npz``); ``env`` replaces its env
+        (``action_mask_fn`` as the constructor's: functions are not saved).
 
         ``env``'s spaces are checked against the checkpoint's here (``CheckpointError`` naming both).
         ``changes`` may set only the fields a resumed run may change (``RESUME_FIELDS``:
@@ -351,7 +371,7 @@ class DDQN:
                 env = env_from_config(config.replace(env_id=env, env_kwargs="{}"))
             spaces = check_spaces(env)
         agent = DDQNAgent.from_state(state, *spaces, source=path, config=config)
-        model = cls(env if env is not None else config.env_id,
+        model = cls(env if env is not None else config.env_id, action_mask_fn=action_mask_fn,
                     **{k: v for k, v in config.to_dict().items() if k != "env_id"})
         model._interval = changes.get("progress_interval")
         model.agent, agent.config = agent, model.config

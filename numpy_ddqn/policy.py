@@ -271,9 +271,19 @@ class Policy:
         q = HEADS[self.head](q, **self.head_params)
         return q[0] if single else q
 
-    def act(self, obs: np.ndarray) -> int | np.ndarray:
-        """The greedy action: an ``int`` for one observation, an ``(B,)`` int64 array for a batch."""
+    def act(self, obs: np.ndarray, mask: np.ndarray | None = None) -> int | np.ndarray:
+        """The greedy action: an ``int`` for one observation, an ``(B,)`` int64 array for a batch.
+
+        ``mask`` ((A,) or (B, A), True / 1 = legal; an env's ``info["action_mask"]``) restricts the argmax to the
+        legal actions; ``ValueError`` if it is misshapen or a state has none."""
         q = self.q_values(obs)
+        if mask is not None:
+            mask = np.asarray(mask).astype(bool)
+            if mask.shape != q.shape:
+                raise ValueError(f"mask must have the Q-values' shape {q.shape} (True = legal), got {mask.shape}")
+            if not mask.any(axis=-1).all():
+                raise ValueError("mask has a state with no legal action")
+            q = np.where(mask, q, -np.inf)        # an illegal action is never the argmax
         return int(q.argmax()) if q.ndim == 1 else q.argmax(axis=1)
 
     __call__ = act

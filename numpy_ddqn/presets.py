@@ -16,6 +16,8 @@ NAMED_PRESETS = {
     # return range: on CartPole-v1, gamma = 0.99, returns reach 100; see bench/FAMILY.md)
     "rainbow": dict(double=True, dueling=True, prioritized=True, n_step=3, distribution="categorical", n_atoms=51,
                     v_min=-10.0, v_max=10.0, noisy=True),
+    # Munchausen DQN with the paper's settings (alpha 0.9, tau 0.03, l0 -1; bench/MASKS.md for CartPole-v1)
+    "munchausen": dict(munchausen=True, m_alpha=0.9, m_tau=0.03, m_l0=-1.0),
 }
 """Preset name -> config field overrides."""
 

@@ -126,10 +126,10 @@ def test_an_unexpected_exception_in_the_loop_is_saved_and_named(faulty, tmp_path
     from numpy_ddqn.rl.agent import DDQNAgent
     original = DDQNAgent.store
 
-    def broken(self, *args):
+    def broken(self, *args, **kwargs):
         if self.steps == 120:
             raise RuntimeError("a bug in the agent")
-        return original(self, *args)
+        return original(self, *args, **kwargs)
 
     monkeypatch.setattr(DDQNAgent, "store", broken)
     with pytest.raises(TrainingError, match=r"at env step 120 by an unexpected RuntimeError: a bug in the agent; "

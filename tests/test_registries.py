@@ -16,6 +16,7 @@ from numpy_ddqn.rl.categorical import categorical_support
 from numpy_ddqn.rl.quantile import quantile_midpoints
 from numpy_ddqn.rl.registry import REPLAYS, head_name, replay_name, rule_name
 from numpy_ddqn.rl.replay import Batch, ReplayBuffer
+from numpy_ddqn.rl.munchausen import munchausen_targets
 from numpy_ddqn.rl.targets import RULES, double_dqn_targets, dqn_targets
 
 
@@ -29,8 +30,11 @@ def test_every_rule_is_its_loss_on_its_target_per_sample_and_its_gradient_is_rig
     action, reward, terminated = rng.integers(0, A, B), rng.normal(size=B), (rng.random(B) < 0.3).astype(float)
     gamma = 0.99 ** rng.integers(1, 4, B) if per_transition_discount else 0.9
     weights = rng.random(B) + 0.1 if weighted else None
-    value, dq, td = rule.learn(q, action, reward, terminated, gamma, q_next_online, q_next_target, loss, weights)
-    y = (double_dqn_targets(reward, terminated, q_next_online, q_next_target, gamma) if rule.online_next
+    extra = {"q_target": rng.normal(size=(B, A))} if rule.target_obs else {}   # Q_target(s): Munchausen's bonus
+    value, dq, td = rule.learn(q, action, reward, terminated, gamma, q_next_online, q_next_target, loss, weights,
+                               **extra)
+    y = (munchausen_targets(reward, terminated, gamma, action, extra["q_target"], q_next_target) if rule.target_obs
+         else double_dqn_targets(reward, terminated, q_next_online, q_next_target, gamma) if rule.online_next
          else dqn_targets(reward, terminated, q_next_target, gamma))
     naive = 0.0
     for i in range(B):                            # per sample: the loss of Q(s_i, a_i) - y_i, weighted, averaged
@@ -39,10 +43,11 @@ def test_every_rule_is_its_loss_on_its_target_per_sample_and_its_gradient_is_rig
         naive += (1.0 if weights is None else weights[i]) * h / B
         assert td[i] == pytest.approx(d, rel=1e-12, abs=1e-12)
     assert value == pytest.approx(naive, rel=1e-10, abs=1e-12)
-    f = lambda: rule.learn(q, action, reward, terminated, gamma, q_next_online, q_next_target, loss, weights)[0]
+    f = lambda: rule.learn(q, action, reward, terminated, gamma, q_next_online, q_next_target, loss, weights,
+                           **extra)[0]
     np.testing.assert_allclose(dq, numeric_grad(f, q), rtol=1e-5, atol=1e-8, err_msg="dq: mine vs numeric")
     if not rule.online_next:                      # a rule that does not read Q_online(s') ignores it
-        again = rule.learn(q, action, reward, terminated, gamma, None, q_next_target, loss, weights)
+        again = rule.learn(q, action, reward, terminated, gamma, None, q_next_target, loss, weights, **extra)
         assert again[0] == value
 
 
@@ -124,6 +129,7 @@ def test_uniform_sampling_ignores_beta_and_prioritized_beta_none_means_full_corr
     ({"dueling": True, "double": False, "prioritized": True, "n_step": 1}, "dueling", "dqn", "prioritized",
      OneStepWriter),
     ({"layers": "dense8,relu", "dueling": True}, "dueling", "double", "uniform", NStepWriter),
+    ({"munchausen": True, "prioritized": True}, "linear", "munchausen", "prioritized", NStepWriter),
 ])
 def test_the_config_fields_select_the_entries_and_the_builder_uses_them(fields, head, rule, replay, writer):
     config = Config(buffer_size=100, learning_starts=64, **fields)
@@ -131,7 +137,9 @@ def test_the_config_fields_select_the_entries_and_the_builder_uses_them(fields, 
     agent = DDQNAgent(4, 3, config)
     assert agent.online.head_name == agent.target.head_name == head
     assert isinstance(agent.online, Network if config.layers else MLP)
-    assert agent.rule is RULES[rule] and type(agent.replay) is REPLAYS[replay] and type(agent.writer) is writer
+    bound = agent.rule.learn                      # a rule with settings (Munchausen's) has them bound
+    assert getattr(bound, "func", bound) is RULES[rule].learn and agent.rule.target_obs == RULES[rule].target_obs
+    assert type(agent.replay) is REPLAYS[replay] and type(agent.writer) is writer
     assert agent.online(np.zeros((2, 4))).shape == (2, 3)
     assert agent.memory.n_params == agent.online.n_params
 

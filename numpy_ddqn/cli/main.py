@@ -217,6 +217,7 @@ def cmd_evaluate(args):
     """Greedy returns of a checkpoint on its own env (or --env); prints mean, std and the seeds used."""
     from ..rl.agent import DDQNAgent
     from ..run.envs import check_display, check_spaces, env_from_config, rendering
+    from ..run.action_masks import mask_reader
     from ..run.evaluate import evaluate
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
@@ -231,7 +232,8 @@ def cmd_evaluate(args):
     with rendering("render"):
         env = env_from_config(config, render_mode="human" if args.render else None)
         agent = DDQNAgent.from_state(state, *check_spaces(env), source=args.checkpoint)
-        returns = evaluate(agent.greedy_action, env, args.episodes, args.seed, config.eval_max_steps)
+        mask_of = mask_reader(env_id, agent.n_actions) if config.action_masks else None   # legal actions only
+        returns = evaluate(agent.greedy_action, env, args.episodes, args.seed, config.eval_max_steps, mask_of)
     env.close()
     if folder:
         print(f"{args.checkpoint}:")

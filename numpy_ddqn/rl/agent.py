@@ -11,6 +11,7 @@ from ..config import Config
 from ..errors import DivergenceError
 from ..nn import clip_grad_norm, global_norm
 from .build import build_parts
+from .masks import masked_argmax, random_legal_actions
 from .replay import Batch
 from .seeding import make_rngs, rng_state, set_rng_state
 
@@ -55,49 +56,75 @@ class DDQNAgent:
 
     # -- act ----------------------------------------------------------------------------
 
-    def greedy_action(self, obs: ArrayLike) -> int:
-        """argmax_a Q_online(obs, a)."""
+    def greedy_action(self, obs: ArrayLike, mask: np.ndarray | None = None) -> int:
+        """argmax_a Q_online(obs, a), over the legal actions if ``mask`` ((A,) bool) is given."""
+        if mask is not None:
+            q = self.online(np.reshape(obs, (1, *self.obs_shape)))                 # (1, A)
+            return int(masked_argmax(q, np.reshape(mask, (1, -1)))[0])
         if self.reuse:                            # an MLP: one vector through vector-matrix products
             return int(self.online.forward_one(obs).argmax())
         return int(self.online(np.reshape(obs, (1, *self.obs_shape))).argmax())
 
-    def act(self, obs: ArrayLike, greedy: bool = False) -> int:
-        """Epsilon-greedy action for ``obs`` (greedy if ``greedy=True``); with noisy layers, greedy on a new draw of
-        the noise (``greedy=True``: on the mean weights)."""
+    def act(self, obs: ArrayLike, greedy: bool = False, mask: np.ndarray | None = None) -> int:
+        """Epsilon-greedy action for ``obs`` (greedy if ``greedy=True``); with ``mask`` ((A,) bool, True = legal)
+        both the exploring and the greedy action are legal ones; with noisy layers, greedy on a new draw of the
+        noise (``greedy=True``: on the mean weights)."""
         if not greedy and self.rngs.explore.random() < self.epsilon_schedule(self.steps):
+            if mask is not None:                  # uniform over the legal actions
+                return int(random_legal_actions(np.reshape(mask, (1, -1)), self.rngs.explore)[0])
             return int(self.rngs.explore.integers(self.n_actions))
         if self.noisy and not greedy:             # new noise for every acting forward (Fortunato et al. 2018)
             self.online.sample_noise(self.rngs.noise)
-            action = self.greedy_action(obs)
+            action = self.greedy_action(obs, mask)
             self.online.use_mean()
             return action
-        return self.greedy_action(obs)
+        return self.greedy_action(obs, mask)
 
-    def act_batch(self, obs: np.ndarray) -> np.ndarray:                     # obs: (N, obs_dim) -> (N,) int64
-        """Epsilon-greedy actions for a batch of observations (one per env of a vector env); noisy layers: one new
-        draw of the noise for the batch."""
+    def act_batch(self, obs: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:   # (N, obs_dim) -> (N,) int64
+        """Epsilon-greedy actions for a batch of observations (one per env of a vector env); ``masks`` (N, A) bool
+        restricts each to its legal actions; noisy layers: one new draw of the noise for the batch."""
         if self.noisy:
             self.online.sample_noise(self.rngs.noise)
-        actions = self.online(obs).argmax(axis=1)
+        q = self.online(obs)                                                # (N, A)
         if self.noisy:
             self.online.use_mean()
+        actions = q.argmax(axis=1) if masks is None else masked_argmax(q, masks)
         explore = self.rngs.explore.random(actions.shape[0]) < self.epsilon_schedule(self.steps)
         if explore.any():
-            actions[explore] = self.rngs.explore.integers(self.n_actions, size=int(explore.sum()))
+            if masks is None:
+                actions[explore] = self.rngs.explore.integers(self.n_actions, size=int(explore.sum()))
+            else:
+                actions[explore] = random_legal_actions(masks[explore], self.rngs.explore)
         return actions
 
     # -- store --------------------------------------------------------------------------
 
     def store(self, obs: ArrayLike, action: int, reward: float, next_obs: ArrayLike, terminated: bool,
-              truncated: bool = False, env_index: int = 0) -> None:
+              truncated: bool = False, env_index: int = 0, mask: np.ndarray | None = None,
+              next_mask: np.ndarray | None = None) -> None:
         """Count one env step and hand its transition to the writer (one-step, or n-step through env
-        ``env_index``'s window). Only ``terminated`` is stored: a truncated episode still bootstraps from s'."""
+        ``env_index``'s window). Only ``terminated`` is stored: a truncated episode still bootstraps from s'.
+        With action masks on, ``mask`` and ``next_mask`` ((A,) bool) are the legal actions at s and s'."""
         if type(action) is not int:                      # a NumPy integer, a 0-d array: as an int
             action = int(action) if isinstance(action, np.integer) else as_action(action)
         if not 0 <= action < self.n_actions:
             raise ValueError(f"action {action} is outside the action space: expected an int in [0, {self.n_actions})")
-        self.writer.write(obs, action, reward, next_obs, terminated, truncated, env_index)
+        if self.config.action_masks:
+            mask, next_mask = self._check_masks(action, mask, next_mask)
+        self.writer.write(obs, action, reward, next_obs, terminated, truncated, env_index, mask, next_mask)
         self.steps += 1
+
+    def _check_masks(self, action, mask, next_mask):
+        """The two (A,) bool masks of a transition; ``ValueError`` if one is missing or misshapen, or the action is
+        not legal under ``mask``."""
+        if mask is None or next_mask is None:
+            raise ValueError("action_masks is on: store() needs mask and next_mask, the legal actions at s and s'")
+        mask, next_mask = np.asarray(mask, bool), np.asarray(next_mask, bool)
+        if mask.shape != (self.n_actions,) or next_mask.shape != (self.n_actions,):
+            raise ValueError(f"masks must be ({self.n_actions},) bool, got {mask.shape} and {next_mask.shape}")
+        if not mask[action]:
+            raise ValueError(f"action {action} is illegal under its mask {mask.astype(int).tolist()}")
+        return mask, next_mask
 
     def drop_pending(self) -> None:
         """Forget partial n-step windows: the next transitions start fresh episodes (a resumed run)."""
@@ -135,9 +162,17 @@ class DDQNAgent:
             cache = [x[:B] for x in cache]                # the s' half gets no gradient
         else:
             (q, cache), q_next_online = self.online.forward(batch.obs, self.reuse, rule.raw), None
-        q_next_target = self.target.forward(batch.next_obs, self.reuse, rule.raw)[0]   # (B, A)
+        extra = {} if batch.next_mask is None else {"mask_next": batch.next_mask}   # (B, A) bool: legal at s'
+        if rule.target_obs:
+            # one forward of the target net over s and s' stacked: (2B, obs_dim) -> (2B, A); Q_target(s) for the rule
+            q_target_both = self.target.forward(np.concatenate((batch.obs, batch.next_obs)), self.reuse)[0]
+            extra["q_target"], q_next_target = q_target_both[:B], q_target_both[B:]
+            if batch.mask is not None:
+                extra["mask"] = batch.mask                 # (B, A) bool: legal at s
+        else:
+            q_next_target = self.target.forward(batch.next_obs, self.reuse, rule.raw)[0]   # (B, A) (raw: (B, A, N))
         loss, dq, td_error = rule.learn(q, batch.action, batch.reward, batch.terminated, gamma, q_next_online,
-                                        q_next_target, self.config.loss, batch.weights)   # dq: (B, A)
+                                        q_next_target, self.config.loss, batch.weights, **extra)   # dq: (B, A)
         self.online.backward(dq, cache, self._grad, self.reuse)   # raw: dq is dL/d outputs (B, A, N)
         if self.noisy:                            # back to the mean weights: evaluation, export, ``agent.online(x)``
             self.online.use_mean()

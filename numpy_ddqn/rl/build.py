@@ -69,8 +69,8 @@ def build_network(config: Config, obs_shape: tuple[int, ...], n_actions: int,
 
 
 def build_rule(config: Config) -> Rule:
-    """The learning rule of the config (``RULES``); a distributional rule with its parameters bound (the support,
-    the taus and kappa: ``registry.rule_params``)."""
+    """The learning rule of the config (``RULES``), its settings bound (``registry.rule_params``: the support, the
+    taus and kappa of a distributional rule; Munchausen's alpha, tau and l0)."""
     rule, params = RULES[rule_name(config)], rule_params(config)
     return rule._replace(learn=partial(rule.learn, **params)) if params else rule
 
@@ -110,6 +110,8 @@ def build_parts(config: Config, obs_shape: tuple[int, ...], n_actions: int, obs_
     target = build_network(config, obs_shape, n_actions, init_rng)
     target.copy_from(online)
     replay = build_replay(config, obs_shape, obs_dtype)
+    if config.action_masks:                       # the legal actions at s and s', stored as bits
+        replay.enable_masks(n_actions)
     return Parts(memory, online, target, make_optimizer(config), replay, build_writer(config, replay),
                  build_rule(config), epsilon_schedule(config), learning_rate_schedule(config),
                  LinearSchedule(config.per_beta, 1.0, config.total_steps))

@@ -75,6 +75,8 @@ def plan_memory(config, obs_dim, n_actions, obs_dtype=None):
     # Adam: m, v and a work buffer; SGD: a work buffer, and the velocity with momentum
     optimizer_copies = 3 if config.optimizer == "adam" else (2 if config.momentum > 0 else 1)
     per_transition = replay_bytes_per_transition(obs_dim, config.dtype, config.n_step, obs_dtype)
+    if config.action_masks:                       # the legal actions at s and s', one bit per action each
+        per_transition += 2 * -(-int(n_actions) // 8)
     replay = config.buffer_size * per_transition + REPLAYS[replay_name(config)].extra_bytes(config.buffer_size)
     return MemoryPlan(replay_bytes=replay, bytes_per_transition=per_transition,
                       capacity=config.buffer_size, network_bytes=n_params * itemsize * (3 + optimizer_copies),

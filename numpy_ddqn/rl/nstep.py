@@ -25,6 +25,8 @@ class NStepTransition(NamedTuple):
     next_obs: np.ndarray
     terminated: bool
     discount: float
+    mask: np.ndarray | None = None        # (A,) bool legal actions at s_t (action masks on)
+    next_mask: np.ndarray | None = None   # (A,) bool legal actions at s_{t+m}
 
 
 class NStepAccumulator:
@@ -40,47 +42,59 @@ class NStepAccumulator:
             raise ValueError(f"n must be >= 1, got {n}")
         self.n, self.gamma = int(n), float(gamma)
         self.pending: list[tuple[np.ndarray, int, float]] = []   # (s, a, r) not yet n steps old, oldest first
+        self.pending_masks: list[np.ndarray | None] = []         # their legal actions at s (None: masks off)
 
     def push(self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, terminated: bool,
-             truncated: bool = False) -> list[NStepTransition]:
+             truncated: bool = False, mask: np.ndarray | None = None,
+             next_mask: np.ndarray | None = None) -> list[NStepTransition]:
         """Add one env step; return the n-step transitions it completes (oldest first, maybe none).
 
         When the episode ends here (terminated or truncated) every pending transition is completed,
-        each with its own shorter sum.
+        each with its own shorter sum. ``mask`` / ``next_mask`` ((A,) bool, action masks on) are the legal
+        actions at s and s'; a transition keeps its first state's and its last next state's.
         """
         self.pending.append((np.array(obs, copy=True), int(action), float(reward)))
+        self.pending_masks.append(mask)
         done = terminated or truncated
         out = []
         while self.pending and (len(self.pending) == self.n or done):
-            out.append(self._complete(next_obs, bool(terminated)))
+            out.append(self._complete(next_obs, bool(terminated), next_mask))
             self.pending.pop(0)
+            self.pending_masks.pop(0)
         return out
 
-    def _complete(self, next_obs, terminated):
+    def _complete(self, next_obs, terminated, next_mask=None):
         """The transition of the oldest pending step, summed up to the newest."""
         obs, action, _ = self.pending[0]
         ret, discount = 0.0, 1.0
         for _, _, r in self.pending:         # R = sum_k gamma^k r_{t+k}; discount ends as gamma^m
             ret += discount * r
             discount *= self.gamma
-        return NStepTransition(obs, action, ret, np.array(next_obs, copy=True), terminated, discount)
+        return NStepTransition(obs, action, ret, np.array(next_obs, copy=True), terminated, discount,
+                               self.pending_masks[0], next_mask)
 
     def reset(self) -> None:
         """Drop the pending steps (a new episode that did not follow an ended one: resume, a new learn)."""
         self.pending.clear()
+        self.pending_masks.clear()
 
     def state_dict(self) -> dict:
         """The pending steps as plain arrays (for checkpoints)."""
         obs = np.array([o for o, _, _ in self.pending]) if self.pending else np.zeros((0, 0))
-        return {"n": self.n, "gamma": self.gamma, "obs": obs,
-                "action": np.array([a for _, a, _ in self.pending], np.int64),
-                "reward": np.array([r for _, _, r in self.pending], np.float64)}
+        state = {"n": self.n, "gamma": self.gamma, "obs": obs,
+                 "action": np.array([a for _, a, _ in self.pending], np.int64),
+                 "reward": np.array([r for _, _, r in self.pending], np.float64)}
+        if self.pending and self.pending_masks[0] is not None:   # action masks on: (P, A) bool
+            state["mask"] = np.array(self.pending_masks, bool)
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         """Restore from ``state_dict()``; the next push continues exactly."""
         self.n, self.gamma = int(state["n"]), float(state["gamma"])
         obs, actions, rewards = np.asarray(state["obs"]), np.asarray(state["action"]), np.asarray(state["reward"])
         self.pending = [(obs[i].copy(), int(actions[i]), float(rewards[i])) for i in range(len(actions))]
+        masks = state.get("mask")                  # absent: saved without action masks
+        self.pending_masks = [None] * len(actions) if masks is None else [np.array(m, bool) for m in masks]
 
 
 class OneStepWriter:
@@ -90,9 +104,11 @@ class OneStepWriter:
         self.replay = replay
 
     def write(self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, terminated: bool,
-              truncated: bool = False, env_index: int = 0) -> None:
-        """Store the transition (``truncated`` is not stored: a time limit still bootstraps from s')."""
-        self.replay.add(obs, action, reward, next_obs, terminated)
+              truncated: bool = False, env_index: int = 0, mask: np.ndarray | None = None,
+              next_mask: np.ndarray | None = None) -> None:
+        """Store the transition (``truncated`` is not stored: a time limit still bootstraps from s'), with the legal
+        actions at s and s' when action masks are on."""
+        self.replay.add(obs, action, reward, next_obs, terminated, None, mask, next_mask)
 
     def reset(self) -> None:
         """Nothing is pending between steps."""
@@ -114,10 +130,12 @@ class NStepWriter:
         self.accumulators: dict[int, NStepAccumulator] = {}    # env index -> its pending steps
 
     def write(self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, terminated: bool,
-              truncated: bool = False, env_index: int = 0) -> None:
+              truncated: bool = False, env_index: int = 0, mask: np.ndarray | None = None,
+              next_mask: np.ndarray | None = None) -> None:
         """Push one env step; store the n-step transitions it completes (oldest first)."""
-        for t in self.accumulator(env_index).push(obs, action, reward, next_obs, terminated, truncated):
-            self.replay.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, t.discount)
+        for t in self.accumulator(env_index).push(obs, action, reward, next_obs, terminated, truncated, mask,
+                                                  next_mask):
+            self.replay.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, t.discount, t.mask, t.next_mask)
 
     def accumulator(self, env_index: int) -> NStepAccumulator:
         """Env ``env_index``'s accumulator, made on its first step."""

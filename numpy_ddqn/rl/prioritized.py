@@ -52,10 +52,11 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         return 8 * sum(SumTree.level_sizes(capacity))
 
     def add(self, obs: np.typing.ArrayLike, action: int, reward: float, next_obs: np.typing.ArrayLike,
-            terminated: bool, discount: float | None = None) -> None:
+            terminated: bool, discount: float | None = None, mask: np.ndarray | None = None,
+            next_mask: np.ndarray | None = None) -> None:
         """Store a transition with the largest priority so far (then ``ReplayBuffer.add``)."""
         self.tree.set(self.next, self.max_priority)
-        super().add(obs, action, reward, next_obs, terminated, discount)
+        super().add(obs, action, reward, next_obs, terminated, discount, mask, next_mask)
 
     def sample(self, batch_size: int, rng: np.random.Generator, beta: float | None = None) -> Batch:
         """B transitions drawn with P(i) = p_i / sum p (stratified), with their rows (``indices``) and their

@@ -5,8 +5,8 @@ One registry per axis, each entry with its equation in its docstring and its own
     axis            registry                   selected by                     entries
     head            nn/heads.py: HEADS         Config.dueling, distribution    linear, dueling, categorical[_dueling],
                                                                                quantile[_dueling]
-    learning rule   rl/targets.py: RULES       Config.double, distribution     dqn, double, [double_]categorical,
-                                                                               [double_]quantile
+    learning rule   rl/targets.py: RULES       Config.munchausen, .double,     dqn, double, munchausen,
+                                               distribution                    [double_]categorical, [double_]quantile
     replay          rl/registry.py: REPLAYS    Config.prioritized              uniform, prioritized
     n-step writer   rl/nstep.py: make_writer   Config.n_step                   one-step, n-step
 
@@ -49,22 +49,27 @@ def head_params(config) -> dict:
 
 
 def rule_name(config) -> str:
-    """The ``targets.RULES`` key of the learning rule: "double" (Double DQN) or "dqn"; with a ``distribution``,
-    "double_categorical" / "categorical" or "double_quantile" / "quantile"."""
+    """The ``targets.RULES`` key of the learning rule: "munchausen" (Munchausen DQN), "double" (Double DQN) or "dqn";
+    with a ``distribution``, "double_categorical" / "categorical" or "double_quantile" / "quantile"."""
     distribution = config.distribution
     if distribution != "none":
         return f"double_{distribution}" if config.double else distribution
+    if config.munchausen:
+        return "munchausen"
     return "double" if config.double else "dqn"
 
 
 def rule_params(config) -> dict:
-    """The keyword parameters of a distributional rule, in the networks' dtype: the support z (C51); the
-    midpoints tau and kappa (QR-DQN); none otherwise."""
+    """The config's settings of its learning rule, as keywords its ``learn`` function is bound with, in the networks'
+    dtype: the support z (C51); the midpoints tau and kappa (QR-DQN); ``alpha``, ``tau``, ``l0`` (Munchausen); none
+    for "dqn" and "double"."""
     distribution, dtype = config.distribution, np.dtype(config.dtype)
     if distribution == "categorical":
         return dict(z=categorical_support(config.v_min, config.v_max, config.n_atoms, dtype))
     if distribution == "quantile":
         return dict(taus=quantile_midpoints(config.n_quantiles, dtype), kappa=config.kappa)
+    if config.munchausen:
+        return {"alpha": config.m_alpha, "tau": config.m_tau, "l0": config.m_l0}
     return {}
 
 

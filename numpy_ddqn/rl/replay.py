@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 import numpy.typing
 
+from .masks import pack_masks, unpack_masks
+
 if TYPE_CHECKING:
     from ..config import Config
 
@@ -37,6 +39,8 @@ class Batch(NamedTuple):
     discount: np.ndarray | None = None   # (B,) gamma^m of n-step transitions; None: gamma for all
     weights: np.ndarray | None = None    # (B,) importance weights of the loss terms; None: all 1
     indices: np.ndarray | None = None    # (B,) rows sampled (to update their priorities); None: not needed
+    mask: np.ndarray | None = None       # (B, A) bool legal actions at s (action masks on); None: all legal
+    next_mask: np.ndarray | None = None  # (B, A) bool legal actions at s'; None: all legal
 
 
 class ReplayBuffer:
@@ -54,6 +58,10 @@ class ReplayBuffer:
     """
 
     _NAMES = ("obs", "action", "reward", "next_obs", "terminated", "discount")   # as _arrays() orders them
+
+    def _names(self):                             # the names of _arrays(), in its order
+        return (self._NAMES[:5] + (() if self.discount is None else ("discount",))
+                + (() if self.mask is None else ("mask", "next_mask")))
 
     def __init__(self, capacity: int, obs_dim: int | tuple[int, ...], dtype: np.typing.DTypeLike = np.float32,
                  store_discount: bool = False, obs_dtype: str | None = None) -> None:
@@ -75,6 +83,15 @@ class ReplayBuffer:
         self.discount = np.zeros(self.capacity, self.dtype) if store_discount else None
         self.next = 0            # row the next transition is written to
         self.size = 0            # rows holding a transition
+        self.mask = self.next_mask = None   # (capacity, ceil(A / 8)) uint8 bits of the legal actions (enable_masks)
+        self.n_actions = 0
+
+    def enable_masks(self, n_actions: int) -> None:
+        """Store each transition's legal actions at s and s' too, as bits (``masks.pack_masks``: 8 actions a byte);
+        a sampled batch carries them as (B, A) bool ``mask`` and ``next_mask``."""
+        self.n_actions = int(n_actions)
+        self.mask = np.zeros((self.capacity, -(-self.n_actions // 8)), np.uint8)
+        self.next_mask = np.zeros_like(self.mask)
 
     @classmethod
     def from_config(cls, config: Config, obs_dim: int | tuple[int, ...], obs_dtype: str | None = None) -> ReplayBuffer:
@@ -101,9 +118,15 @@ class ReplayBuffer:
         return self.size
 
     def add(self, obs: np.typing.ArrayLike, action: int, reward: float, next_obs: np.typing.ArrayLike,
-            terminated: bool, discount: float | None = None) -> None:
-        """Store one transition (s, a, r, s', terminated[, discount]), overwriting the oldest when full."""
+            terminated: bool, discount: float | None = None, mask: np.ndarray | None = None,
+            next_mask: np.ndarray | None = None) -> None:
+        """Store one transition (s, a, r, s', terminated[, discount]), overwriting the oldest when full; with masks
+        enabled also the legal actions at s and s' (``mask``, ``next_mask``: (A,) bool)."""
         i = self.next
+        if self.mask is not None:
+            if mask is None or next_mask is None:
+                raise ValueError("this replay stores action masks: add() needs mask and next_mask")
+            self.mask[i], self.next_mask[i] = pack_masks(mask), pack_masks(next_mask)
         if self.discount is not None:
             self.discount[i] = discount
         if self._packed:                          # 0/1 frames: 8 values a byte
@@ -139,8 +162,11 @@ class ReplayBuffer:
         obs, next_obs = self.obs.take(idx, axis=0), self.next_obs.take(idx, axis=0)
         if self._cast:                            # compact storage: unpack and cast this batch only
             obs, next_obs = self._decode(obs), self._decode(next_obs)
+        masks = (None, None) if self.mask is None else (
+            unpack_masks(self.mask.take(idx, axis=0), self.n_actions),        # (B, A) bool
+            unpack_masks(self.next_mask.take(idx, axis=0), self.n_actions))
         return Batch(obs, self.action.take(idx), self.reward.take(idx), next_obs, self.terminated.take(idx),
-                     None if self.discount is None else self.discount.take(idx), weights, indices)
+                     None if self.discount is None else self.discount.take(idx), weights, indices, *masks)
 
     def _decode(self, rows):                      # stored rows (B, ...) -> (B, *obs_shape) in dtype
         if self._packed:
@@ -149,13 +175,14 @@ class ReplayBuffer:
 
     def _arrays(self):
         return (self.obs, self.action, self.reward, self.next_obs, self.terminated) + (
-            () if self.discount is None else (self.discount,))
+            () if self.discount is None else (self.discount,)) + (
+            () if self.mask is None else (self.mask, self.next_mask))
 
     def state_dict(self) -> dict:
         """Stored rows and write position as plain arrays (copies), for checkpoints."""
         n = self.size
         return {"capacity": self.capacity, "obs_dim": self.obs_dim, "next": self.next, "size": n,
-                **{name: arr[:n].copy() for name, arr in zip(self._NAMES, self._arrays())}}
+                **{name: arr[:n].copy() for name, arr in zip(self._names(), self._arrays())}}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore from ``state_dict()``; the buffer must have the same capacity and obs_dim."""
@@ -165,7 +192,9 @@ class ReplayBuffer:
         n, nxt = int(state["size"]), int(state["next"])
         if not (0 <= n <= self.capacity and 0 <= nxt < self.capacity):
             raise ValueError(f"replay state has an invalid size {n} or position {nxt}")
-        for name, arr in zip(self._NAMES, self._arrays()):
+        for name, arr in zip(self._names(), self._arrays()):
+            if name not in state:                 # masks: a checkpoint saved without them
+                raise ValueError(f"replay state has no '{name}': it was saved without action masks")
             src = np.asarray(state[name])
             if src.shape != (n,) + arr.shape[1:]:
                 raise ValueError(f"replay state '{name}' has shape {src.shape}, expected {(n,) + arr.shape[1:]}")

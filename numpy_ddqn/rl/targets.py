@@ -18,6 +18,8 @@ from ..nn.layers import arange
 from ..nn.losses import td_loss
 from .categorical import categorical_cross_entropy, categorical_double_q_targets
 from .quantile import quantile_double_q_targets, quantile_huber_loss
+from .masks import masked_argmax, masked_max
+from .munchausen import munchausen_targets
 
 
 def check_batch(reward, terminated, q):
@@ -32,65 +34,89 @@ def check_batch(reward, terminated, q):
         raise ValueError(f"{bad} must be an array of shape (B,) = ({shape[0]},), got {np.shape(v)}")
 
 
-def dqn_targets(reward, terminated, q_next_target, gamma):   # (B,), (B,), (B, A) -> (B,)
-    """y = r + gamma * (1 - terminated) * max_a Q_target(s', a)   (Mnih et al., 2015)."""
+def dqn_targets(reward, terminated, q_next_target, gamma, mask_next=None):   # (B,), (B,), (B, A) -> (B,)
+    """y = r + gamma * (1 - terminated) * max_{a legal} Q_target(s', a)   (Mnih et al., 2015).
+
+    ``mask_next`` (B, A) bool, True where the action is legal at s' (None: every action is)."""
     check_batch(reward, terminated, q_next_target)
-    q_next = q_next_target.max(axis=1)                           # (B,)
+    q_next = q_next_target.max(axis=1) if mask_next is None else masked_max(q_next_target, mask_next)   # (B,)
     return reward + gamma * (1.0 - terminated) * q_next
 
 
-def double_dqn_targets(reward, terminated, q_next_online, q_next_target, gamma):  # -> (B,)
-    """y = r + gamma * (1 - terminated) * Q_target(s', argmax_a Q_online(s', a))   (van Hasselt et al., 2015).
+def double_dqn_targets(reward, terminated, q_next_online, q_next_target, gamma, mask_next=None):  # -> (B,)
+    """y = r + gamma * (1 - terminated) * Q_target(s', argmax_{a legal} Q_online(s', a))   (van Hasselt et al., 2015).
 
-    The online network selects the next action, the target network evaluates it.
+    The online network selects the next action (among the legal ones at s' if ``mask_next`` (B, A) bool is
+    given), the target network evaluates it.
     """
     check_batch(reward, terminated, q_next_target)
     if q_next_online.shape != q_next_target.shape:
         raise ValueError(f"q_next_online {q_next_online.shape} and q_next_target {q_next_target.shape} "
                          f"must have the same shape (B, A)")
-    a_star = q_next_online.argmax(axis=1)                        # (B,) selected by the online net
+    a_star = q_next_online.argmax(axis=1) if mask_next is None else masked_argmax(q_next_online, mask_next)  # (B,)
     q_next = q_next_target[arange(a_star.shape[0]), a_star]      # (B,) valued by the target net
     return reward + gamma * (1.0 - terminated) * q_next
 
 
-def dqn_learning(q, action, reward, terminated, gamma, q_next_online, q_next_target, loss="huber", weights=None):
+def dqn_learning(q, action, reward, terminated, gamma, q_next_online, q_next_target, loss="huber", weights=None,
+                 mask_next=None):
     """L = mean_i w_i l(Q(s_i, a_i) - y_i) with y the DQN target (``q_next_online`` is not read).
 
-    Shapes: q, q_next_*: (B, A); action, reward, terminated, weights: (B,). Returns ``(loss, dL/dq, td_error)``.
+    Shapes: q, q_next_*: (B, A); action, reward, terminated, weights: (B,); ``mask_next`` (B, A) bool, the legal
+    actions at s' (None: all). Returns ``(loss, dL/dq, td_error)``.
     """
-    return td_loss(q, action, dqn_targets(reward, terminated, q_next_target, gamma), loss, weights)
+    return td_loss(q, action, dqn_targets(reward, terminated, q_next_target, gamma, mask_next), loss, weights)
 
 
 def double_dqn_learning(q, action, reward, terminated, gamma, q_next_online, q_next_target, loss="huber",
-                        weights=None):
+                        weights=None, mask_next=None):
     """L = mean_i w_i l(Q(s_i, a_i) - y_i) with y the Double-DQN target; as ``dqn_learning`` otherwise."""
-    return td_loss(q, action, double_dqn_targets(reward, terminated, q_next_online, q_next_target, gamma), loss,
-                   weights)
+    return td_loss(q, action, double_dqn_targets(reward, terminated, q_next_online, q_next_target, gamma, mask_next),
+                   loss, weights)
+
+
+def munchausen_learning(q, action, reward, terminated, gamma, q_next_online, q_next_target, loss="huber",
+                        weights=None, mask_next=None, q_target=None, mask=None, alpha=0.9, tau=0.03, l0=-1.0):
+    """L = mean_i w_i l(Q(s_i, a_i) - y_i) with y the Munchausen target (``rl/munchausen.py``):
+    y = r + alpha clip(tau log pi(a|s), l0, 0) + gamma^m (1 - terminated) sum_a' pi(a'|s') (q'(s',a') - tau log pi(a'|s')).
+
+    ``q_target`` (B, A) is the target network at s (the bonus's policy), ``q_next_target`` at s'; ``mask`` and
+    ``mask_next`` (B, A) bool restrict pi to the legal actions at s and s'. ``alpha``, ``tau``, ``l0`` are bound
+    from the config by the builder (``registry.rule_params``). n-step: the bonus is the first action's.
+    """
+    if q_target is None:
+        raise ValueError("the Munchausen rule needs q_target, the target network's Q at s (Rule.target_obs)")
+    y = munchausen_targets(reward, terminated, gamma, action, q_target, q_next_target, alpha, tau, l0, mask,
+                           mask_next)
+    return td_loss(q, action, y, loss, weights)
 
 
 # -- distributional rules: they read the head's (B, A, N) outputs and return dL/d outputs --------------------------
 
 def categorical_learning(logits, action, reward, terminated, gamma, logits_next_online, logits_next_target,
-                         loss="huber", weights=None, z=None):
+                         loss="huber", weights=None, mask_next=None, z=None):
     """C51 (Bellemare et al. 2017), Double selection as in Rainbow: L = mean_i w_i CE(Phi T p_target(s'_i, a*_i),
     p(s_i, a_i)), a* = argmax_a sum_j p_online,j(s', a) z_j.
 
-    Shapes: logits*: (B, A, N); z: (N,) the support. ``loss`` is not read (the loss is the cross-entropy).
+    Shapes: logits*: (B, A, N); z: (N,) the support; ``mask_next`` (B, A) bool, the legal actions at s' (None: all).
+    ``loss`` is not read (the loss is the cross-entropy).
     Returns ``(loss, dL/dlogits (B, A, N), per-sample loss (B,))``: the per-sample loss is the priority (Rainbow).
     """
-    target = categorical_double_q_targets(reward, terminated, gamma, logits_next_online, logits_next_target, z)  # (B, N)
+    target = categorical_double_q_targets(reward, terminated, gamma, logits_next_online, logits_next_target, z,
+                                          mask_next)                                             # (B, N)
     return categorical_cross_entropy(logits, action, target, weights)
 
 
 def quantile_learning(quantiles, action, reward, terminated, gamma, quantiles_next_online, quantiles_next_target,
-                      loss="huber", weights=None, taus=None, kappa=1.0):
+                      loss="huber", weights=None, mask_next=None, taus=None, kappa=1.0):
     """QR-DQN (Dabney et al. 2018a), Double selection by the online net's mean: L = mean_i w_i sum_k mean_j
     rho^kappa_{tau_k}(T theta_ij - theta_k(s_i, a_i)), a* = argmax_a mean_j theta_online,j(s', a).
 
-    Shapes: quantiles*: (B, A, N); taus: (N,) the midpoints. ``loss`` is not read (the loss is the quantile Huber).
+    Shapes: quantiles*: (B, A, N); taus: (N,) the midpoints; ``mask_next`` as ``categorical_learning``. ``loss`` is not read (the loss is the quantile Huber).
     Returns ``(loss, dL/dquantiles (B, A, N), per-sample loss (B,))``.
     """
-    target = quantile_double_q_targets(reward, terminated, gamma, quantiles_next_online, quantiles_next_target)
+    target = quantile_double_q_targets(reward, terminated, gamma, quantiles_next_online, quantiles_next_target,
+                                       mask_next)
     return quantile_huber_loss(quantiles, action, target, taus, kappa, weights)
 
 
@@ -104,8 +130,13 @@ def selected_by_target(learn):
 
 class Rule(NamedTuple):
     """A registry entry: whether the rule reads ``Q_online(s')`` (then s and s' go through the online network in one
-    stacked forward), and its function ``(q, action, reward, terminated, gamma, q_next_online, q_next_target, loss,
-    weights) -> (loss, dL/dq, td_error)``.
+    stacked forward), its function ``(q, action, reward, terminated, gamma, q_next_online, q_next_target, loss,
+    weights, mask_next=None) -> (loss, dL/dq, td_error)``, whether it also reads ``Q_target(s)`` (then s and s'
+    go through the target network in one stacked forward, passed as ``q_target=``; Munchausen's bonus), and
+    whether it reads the head's raw outputs.
+
+    Action masks reach every rule the same way: the keyword ``mask_next`` (B, A) bool, the legal actions at s'
+    (a ``target_obs`` rule also gets ``mask``, at s); without masks they are not passed.
 
     ``raw=True``: the rule reads the head's raw ``outputs`` (B, A, N) (a distributional head) in place of q, and
     returns dL/d outputs, which the agent backpropagates through the head as it is; its ``learn`` then also takes
@@ -114,6 +145,7 @@ class Rule(NamedTuple):
     online_next: bool
     learn: Callable
     raw: bool = False
+    target_obs: bool = False
 
 
 RULES = {
@@ -123,6 +155,8 @@ RULES = {
     "double_categorical": Rule(True, categorical_learning, raw=True),
     "quantile": Rule(False, selected_by_target(quantile_learning), raw=True),
     "double_quantile": Rule(True, quantile_learning, raw=True),
+    "munchausen": Rule(False, munchausen_learning, target_obs=True),
 }
-"""Learning rules by name (``Config``: ``double=True`` selects "double", else "dqn"; with ``distribution`` =
-categorical / quantile, "[double_]categorical" / "[double_]quantile"; see ``rl/registry.py``)."""
+"""Learning rules by name (``Config``: ``munchausen=True`` selects "munchausen", else ``double=True`` "double", else
+"dqn"; with ``distribution`` = categorical / quantile, "[double_]categorical" / "[double_]quantile"; see
+``rl/registry.py``)."""

@@ -22,7 +22,7 @@ __all__ = ["train", "loop", "vector_loop", "History", "StepInfo", "RESUME_FIELDS
 
 def train(config: Config | None = None, env: Any = None, out_dir: str | Path | None = None,
           resume: str | Path | None = None, eval_env: Any = None, agent: DDQNAgent | None = None,
-          callback: Any = None, carry: dict | None = None) -> History:
+          callback: Any = None, carry: dict | None = None, action_mask_fn: Any = None) -> History:
     """Train a Double-DQN agent; return its ``History``.
 
     Args:
@@ -39,8 +39,10 @@ def train(config: Config | None = None, env: Any = None, out_dir: str | Path | N
             ``on_step``); returning ``False`` stops training.
         carry: an earlier ``History``'s counters (``run.SAVED_HISTORY``) to go on from, for an
             ``agent`` trained on in the same process (the model API's second ``learn``).
+        action_mask_fn: ``fn(env) -> mask`` of the legal actions ((A,) bool; (N, A) for a vector env), with
+            ``config.action_masks``; else the env's ``action_masks()`` or ``info["action_mask"]``.
     """
-    run = Run(config, env, out_dir, resume, eval_env, agent, callback, carry)
+    run = Run(config, env, out_dir, resume, eval_env, agent, callback, carry, action_mask_fn)
     with run:                      # signals, BLAS threads; a crash saves last.npz and logs why
         (vector_loop if run.vector else loop)(run)
     return run.history
@@ -53,12 +55,13 @@ def loop(run: Run) -> None:
     while agent.steps < config.total_steps and not run.stop_requested:
         if obs is None:
             obs = run.reset_env()
-        # act: epsilon-greedy on Q_online(obs)
-        action = agent.act(obs)
-        # step env (with its output checked: shapes, finite values, a scalar reward)
+        # act: epsilon-greedy on Q_online(obs), over the legal actions run.mask (None: action masks off)
+        mask = run.mask
+        action = agent.act(obs, mask=mask)
+        # step env (with its output checked: shapes, finite values, a scalar reward; run.mask becomes next_obs's)
         next_obs, reward, terminated, truncated = run.step_env(action)
         # store (s, a, r, s', terminated), n-step returns summed on the way; truncation is not stored: it bootstraps
-        agent.store(obs, action, reward, next_obs, terminated, truncated)
+        agent.store(obs, action, reward, next_obs, terminated, truncated, mask=mask, next_mask=run.mask)
         # learn, every train_freq steps once learning_starts transitions are stored: sample, target, gradient step
         metrics = agent.learn() if agent.learn_due() else None
         # sync target, every target_update_interval steps: theta_target <- theta_online
@@ -76,8 +79,9 @@ def vector_loop(run: Run) -> None:
     obs = run.first_obs if run.first_obs is not None else run.reset_env()   # (N, obs_dim)
     resetting = np.zeros(run.num_envs, bool)              # envs whose episode ended at the last step
     while agent.steps < config.total_steps and not run.stop_requested:
-        # act: one epsilon-greedy action per env
-        actions = agent.act_batch(obs)                    # (N,)
+        # act: one epsilon-greedy action per env, over its legal actions (masks: (N, A) bool, or None)
+        masks = run.mask
+        actions = agent.act_batch(obs, masks)             # (N,)
         # step env: an env whose episode ended at the last step is reset now, its action ignored
         next_obs, rewards, terminated, truncated = run.step_envs(actions)
         # then transition by transition: a reset is no transition, so none crosses one,
@@ -86,7 +90,8 @@ def vector_loop(run: Run) -> None:
             if agent.steps >= config.total_steps:
                 return
             # store (s, a, r, s', terminated) through env i's n-step window
-            agent.store(obs[i], actions[i], rewards[i], next_obs[i], terminated[i], truncated[i], i)
+            agent.store(obs[i], actions[i], rewards[i], next_obs[i], terminated[i], truncated[i], i,
+                        *(() if masks is None else (masks[i], run.mask[i])))
             # learn (when due)
             metrics = agent.learn() if agent.learn_due() else None
             # sync target (when due)

@@ -29,7 +29,9 @@ from ..errors import (
     TrainingError,
 )
 from ..rl.agent import DDQNAgent
+from ..rl.masks import masked_argmax
 from ..rl.seeding import rng_state, set_rng_state
+from .action_masks import check_env_mask, env_mask, mask_source
 from .envs import env_rng
 from .evaluate import solve_check
 from .report import Progress, start_line, summary_fields
@@ -128,8 +130,10 @@ class Run:
     """
 
     def __init__(self, config=None, env=None, out_dir=None, resume=None, eval_env=None, agent=None,
-                 callback=None, carry=None):
+                 callback=None, carry=None, action_mask_fn=None):
         config, saved, self.saved_loop = resumed_config(config, resume, carry)
+        self.mask_fn, self.read_mask = action_mask_fn, None   # action masks: the source, found at the first reset
+        self.mask = None                                  # legal actions at the current obs: (A,) / (N, A) bool, or None
         self.resume = resume
         self.callback = as_callback(callback)
         config, spaces = self._open_envs(config, env, eval_env)
@@ -364,9 +368,11 @@ class Run:
         ``step_env``'s."""
         step = self.agent.steps
         try:
-            obs, _ = self._env_call(self.env.reset, seed=seed)
+            obs, info = self._env_call(self.env.reset, seed=seed)
         except Exception as e:
             raise EnvError(f"{self.env_id}.reset() raised at env step {step}: {type(e).__name__}: {e}") from e
+        if self.config.action_masks:
+            self._read_masks(info, step)
         self.episode_return, self.episode_length = [0.0] * self.num_envs, [0] * self.num_envs
         self.in_episode = True
         if self.vector:
@@ -381,12 +387,14 @@ class Run:
         try:
             if stop.forced:
                 raise StopNow(stop.signum)
-            obs, reward, terminated, truncated, _ = self.env.step(action)
+            obs, reward, terminated, truncated, info = self.env.step(action)
         except Exception as e:
             raise EnvError(f"{self.env_id}.step() raised at env step {step}: {type(e).__name__}: {e}") from e
         finally:
             stop.interruptible = False
         obs = self._check_obs(obs, step, "observation")
+        if self.mask is not None:                         # action masks on: the legal actions at the new obs
+            self._read_masks(info, step, terminated)
         if type(reward) is not float:                     # a size-1 array or NumPy scalar is taken as a float
             reward = self._scalar_reward(reward, step)
         if not math.isfinite(reward):
@@ -405,17 +413,37 @@ class Run:
         try:
             if stop.forced:
                 raise StopNow(stop.signum)
-            obs, rewards, terminated, truncated, _ = self.env.step(actions)
+            obs, rewards, terminated, truncated, info = self.env.step(actions)
         except Exception as e:
             raise EnvError(f"{self.env_id}.step() raised at env step {step}: {type(e).__name__}: {e}") from e
         finally:
             stop.interruptible = False
         obs = self._check_obs(obs, step, "observation", (self.num_envs, *self.obs_shape))
+        if self.mask is not None:                         # (N, A): a reset env's is its new episode's first state's
+            self._read_masks(info, step, terminated)
         rewards = np.asarray(rewards, dtype=np.float64)
         if rewards.shape != (self.num_envs,) or not np.all(np.isfinite(rewards)):
             raise EnvError(f"{self.env_id} returned rewards {rewards!r} at env step {step}; expected "
                            f"{self.num_envs} finite numbers")
         return obs, rewards, np.asarray(terminated, bool), np.asarray(truncated, bool)
+
+    def _read_masks(self, info, step, terminated=False):
+        """``self.mask``: the legal actions at the obs just returned ((A,), or (N, A) for a vector env), from the
+        source found at the first reset (``action_masks.mask_source``), checked (``EnvError`` with the step)."""
+        if self.read_mask is None:
+            self.read_mask = mask_source(self.env, info, self.env_id, self.mask_fn, self.vector)
+        try:
+            mask = self.read_mask(self.env, info)
+        except EnvError:
+            raise
+        except Exception as e:
+            raise EnvError(f"reading {self.env_id}'s action mask at env step {step} raised {type(e).__name__}: "
+                           f"{e}") from e
+        self.mask = check_env_mask(mask, self.agent.n_actions, self.env_id, step, terminated)
+
+    def eval_mask(self, env, info, terminated=False):
+        """The legal actions of an evaluation env's current state ((A,) bool), from its own source."""
+        return env_mask(env, info, self.env_id, self.agent.n_actions, self.mask_fn, self.agent.steps, terminated)
 
     def _check_obs(self, obs, step, what, shape=None):
         x = np.asarray(obs, dtype=self.obs_dtype)         # as the replay stores it
@@ -509,10 +537,12 @@ class Run:
         confirm = lambda mean: self.progress.print(
             f"evaluation at step {self.agent.steps:,}: mean {mean:.1f} >= {self.threshold:g}; confirming on "
             f"{config.confirm_episodes} more episodes")
-        check = self._env_call(solve_check, lambda x: self.agent.online(x).argmax(axis=1),   # (R, *obs_shape) -> (R,)
-                               self.eval_envs(max(config.eval_episodes, config.confirm_episodes)),
+        greedy = ((lambda x: self.agent.online(x).argmax(axis=1)) if not config.action_masks else   # (R, ...) -> (R,)
+                  (lambda x, masks: masked_argmax(self.agent.online(x), masks)))                  # over legal actions
+        check = self._env_call(solve_check, greedy, self.eval_envs(max(config.eval_episodes, config.confirm_episodes)),
                                self.threshold, config.eval_episodes, config.confirm_episodes, config.eval_max_steps,
-                               lambda: self.stop_requested, confirm)
+                               lambda: self.stop_requested, confirm,
+                               self.eval_mask if config.action_masks else None)
         if check.stopped:
             self.eval_time += time.perf_counter() - t_eval
             return check
