@@ -76,7 +76,7 @@ def test_a_vector_env_of_envs_with_an_action_masks_method():
     check_stored_masks_are_the_envs(history.agent.replay)
 
 
-@pytest.mark.parametrize("name", sorted(RULES))
+@pytest.mark.parametrize("name", sorted(n for n, r in RULES.items() if not r.raw))
 def test_the_target_ignores_a_masked_action_whose_q_is_the_largest(name):
     rule = RULES[name]
     q = np.zeros((2, 3))
@@ -91,6 +91,28 @@ def test_the_target_ignores_a_masked_action_whose_q_is_the_largest(name):
     _, _, td_all = rule.learn(q, action, reward, terminated, 0.5, q_next, q_next, "mse", None, **{
         k: v for k, v in extra.items() if k != "mask"})
     assert (td_all < td).all()                  # unmasked, the illegal 100 and 50 would be bootstrapped from
+
+
+@pytest.mark.parametrize("name", sorted(n for n, r in RULES.items() if r.raw))
+def test_a_distributional_rule_bootstraps_from_the_best_legal_action(name):
+    """Masked, the rule learns exactly what it learns unmasked once the illegal action's outputs are pushed below
+    every legal one's (so nothing but the mask could have excluded it)."""
+    rng = np.random.default_rng(0)
+    B, A, N = 3, 4, 5
+    params = dict(z=np.linspace(0.0, 10.0, N)) if "categorical" in name else dict(taus=(2 * np.arange(N) + 1) / (2 * N))
+    out = rng.normal(size=(B, A, N))
+    out_next = rng.normal(size=(B, A, N))
+    out_next[:, 0] += 50.0                       # action 0 looks best at s' (the largest mean) but is illegal
+    mask_next = np.ones((B, A), bool)
+    mask_next[:, 0] = False
+    args = (out, np.array([0, 1, 2]), np.ones(B), np.zeros(B), 0.9)
+    masked = RULES[name].learn(*args, out_next, out_next, "huber", None, mask_next=mask_next, **params)
+    pushed = out_next.copy()
+    pushed[:, 0] -= 100.0                        # now the best action is a legal one without any mask
+    plain = RULES[name].learn(*args, pushed, pushed, "huber", None, **params)
+    np.testing.assert_allclose(masked[0], plain[0])
+    np.testing.assert_allclose(masked[2], plain[2])
+    np.testing.assert_allclose(masked[1], plain[1])
 
 
 def test_the_munchausen_bonus_uses_the_legal_actions_at_s():
