@@ -61,10 +61,15 @@ class ImplicitQuantileMLP(FlatParams):
 
     Args:
         sizes: ``(n_in, H_1, ..., H_L, n_actions)``, at least one hidden layer (psi is its output).
-        activation, dtype, rng, layer_norm: as ``MLP``'s.
+        activation: the hidden activation, as ``MLP``'s.
+        dtype: ``float32`` for training, ``float64`` for gradient checks.
+        rng: ``numpy.random.Generator`` for the initial weights (``default_rng(0)`` if omitted).
         head: the row head, ``"linear"`` or ``"dueling"`` (per tau).
-        n_cos: cosine features of phi(tau). n_taus, n_target_taus: taus sampled per transition for the online net
-            at s and the target net at s' (``learning_forwards``). n_policy_taus: K, the fixed taus of Q.
+        layer_norm: a LayerNorm after every hidden linear layer, before its activation, as ``MLP``'s.
+        n_cos: cosine features of phi(tau).
+        n_taus: taus sampled per transition for the online net at s (``learning_forwards``), N.
+        n_target_taus: taus sampled per transition for the target net at s', N'.
+        n_policy_taus: K, the fixed taus ``(2k - 1) / 2K`` whose mean is Q.
 
     Same interface as ``MLP`` (``flat``, ``params``, ``forward`` -> ``(q, cache)``, ``forward_one``, ``backward``,
     ``copy_from``, ...); ``forward`` also takes ``taus`` (B, N): without them it uses the K fixed taus.
