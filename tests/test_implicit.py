@@ -1,7 +1,8 @@
 """IQN end to end: the implicit quantile network (``nn/implicit.py``) against a naive per-sample, per-tau loop and its
 backward against float64 central differences on hypothesis shapes; the rule on sampled taus against a naive loop;
 the agent's draws and its whole gradient; the config fields, refusals and CLI flag; the model API, the exported
-policy (``policy.py``) and ``numpy-ddqn export`` (bit-exact resume: ``test_learn_more.py``)."""
+policy (``policy.py``) and ``numpy-ddqn export`` (bit-exact resume: ``test_learn_more.py``; IQN with Double, n-step,
+prioritized and dueling learning, priorities = per-sample losses, fitting a fixed batch: ``test_distributional.py``)."""
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -199,35 +200,6 @@ def test_the_distribution_field_selects_the_network_rule_and_the_memory_plan_cou
         8, 8, 32, 64)
     assert agent.memory.n_params == agent.online.n_params
     assert agent.online(np.zeros((2, 4))).shape == (2, 3)
-
-
-@pytest.mark.parametrize("pieces", [dict(n_step=1, double=False), dict(dueling=True, prioritized=True, n_step=3),
-                                    dict(layer_norm=True, action_masks=False)])
-def test_iqn_learns_with_each_piece_and_prioritized_replay_gets_the_per_sample_loss(pieces):
-    config = Config(hidden_sizes=(16,), buffer_size=300, learning_starts=64, batch_size=16, train_freq=1,
-                    target_update_interval=50, total_steps=300, **IQN, **pieces)
-    agent = DDQNAgent(4, 3, config)
-    rng = np.random.default_rng(0)
-    for t in range(300):
-        obs = rng.normal(size=4)
-        metrics = agent.observe(obs, agent.act(obs), float(rng.normal()), rng.normal(size=4), t % 17 == 16)
-    assert agent.updates > 200 and all(np.isfinite(v) for v in metrics.values())
-    if config.prioritized:
-        batch = agent.replay.sample(16, np.random.default_rng(5), 1.0)
-        per_sample = agent.gradient(batch)[3]
-        agent.replay.update_priorities(batch.indices, per_sample)
-        expected = (np.abs(per_sample.astype(np.float64)) + config.per_eps) ** config.per_alpha
-        np.testing.assert_allclose(agent.replay.tree.leaves[batch.indices], expected, rtol=1e-12)
-
-
-def test_an_iqn_agent_fits_a_fixed_batch():
-    agent = DDQNAgent(4, 2, Config(hidden_sizes=(16,), learning_rate=1e-2, n_step=1, **IQN))
-    rng = np.random.default_rng(0)
-    for t in range(64):
-        agent.replay.add(rng.normal(size=4), t % 2, float(rng.integers(0, 2)), rng.normal(size=4), t % 9 == 8)
-    batch = agent.replay.sample(32, np.random.default_rng(1))
-    losses = [agent.update(batch)["loss"] for _ in range(300)]
-    assert np.all(np.isfinite(losses)) and np.mean(losses[-20:]) < 0.7 * np.mean(losses[:20])
 
 
 @pytest.mark.parametrize("fields, message", [
