@@ -97,9 +97,6 @@ def _space(env_id, config):
 def export_policy(policy: Policy, out: str | os.PathLike, format: str = "npz") -> Path:
     """Write ``policy`` to ``out`` in ``format`` (each writer is atomic); returns the path."""
     format = format_for(out, format)
-    if format != "npz" and policy.layer_list and "iqn" in policy.layer_list:
-        raise ConfigError(f"--format {format} cannot export an implicit quantile network (IQN) yet; export it as npz "
-                          f"and act with numpy_ddqn/policy.py")
     if format == "c":
         return write_c(policy, out)
     if format == "onnx":
