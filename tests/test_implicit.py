@@ -283,3 +283,17 @@ def test_the_model_api_takes_the_distribution_by_its_alias(tmp_path):
     model.save(tmp_path / "m.npz")
     loaded = DDQN.load(tmp_path / "m.npz")
     np.testing.assert_array_equal(loaded.predict(obs)[0], model.predict(obs)[0])
+
+
+def test_an_iqn_agent_with_action_masks_never_takes_an_illegal_action(tmp_path):
+    """Masks reach IQN as every raw rule (``mask_next`` in its Double selection; the rule itself: test_action_masks.py):
+    training and evaluation on the masked chain take no illegal action."""
+    pytest.importorskip("gymnasium")
+    from masked_envs import MaskedChain
+    from numpy_ddqn.run.loop import train
+    env, eval_env = MaskedChain(), MaskedChain()
+    config = Config(env_id="MaskedChain-v0", action_masks=True, learning_starts=100, batch_size=16, buffer_size=2_000,
+                    hidden_sizes=(16,), total_steps=1_200, eval_interval=600, eval_episodes=2, confirm_episodes=2,
+                    stop_when_solved=False, progress_interval=0, **IQN)
+    history = train(config, env=env, eval_env=eval_env, out_dir=tmp_path / "run")
+    assert history.agent.updates > 500 and env.illegal == 0 and eval_env.illegal == 0
