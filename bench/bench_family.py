@@ -24,6 +24,9 @@ VARIANTS = {
     "qr-dqn (51 quantiles)": dict(distribution="quantile", n_quantiles=51),
     "qr-dqn (200 quantiles, the paper's)": dict(distribution="quantile", n_quantiles=200),
     "rainbow preset (no noisy)": dict(NAMED_PRESETS["rainbow"], n_step=1),
+    "iqn (N = N' = 8, K = 32, n_cos 64: the defaults)": dict(distribution="implicit"),
+    "iqn (N = N' = 32)": dict(distribution="implicit", n_taus=32, n_target_taus=32),
+    "iqn (N = N' = 64, the paper's)": dict(distribution="implicit", n_taus=64, n_target_taus=64),
 }
 """Variant name -> config overrides (one-step transitions everywhere, so every variant reads the same batch)."""
 

@@ -28,7 +28,9 @@ OPTIMIZERS = tuple(_OPTIMIZERS)
 LOSSES = tuple(_LOSSES)
 EPSILON_SCHEDULES = ("exponential", "linear")
 DTYPES = ("float32", "float64")
-DISTRIBUTIONS = ("none", "categorical", "quantile")
+DISTRIBUTIONS = ("none", "categorical", "quantile", "implicit")
+DISTRIBUTION_ALIASES = {"iqn": "implicit"}
+"""Other names ``distribution`` accepts, and the name they stand for."""
 VECTOR_MODES = ("sync", "async")
 
 
@@ -89,13 +91,21 @@ class Config:
     dueling: bool = _f(False, "dueling head: Q = V + A - mean_a A (Wang et al. 2016)")
     # -- distributional heads (Q = the mean of a learned return distribution) --
     distribution: str = _f("none", "return distribution: none (learn Q), categorical (C51: n_atoms probabilities on "
-                                   "[v_min, v_max], cross-entropy loss) or quantile (QR-DQN: n_quantiles values, "
-                                   "quantile Huber loss)", choices=DISTRIBUTIONS)
+                                   "[v_min, v_max], cross-entropy loss), quantile (QR-DQN: n_quantiles values, "
+                                   "quantile Huber loss) or implicit (IQN, also 'iqn': quantiles at sampled taus "
+                                   "through a cosine embedding, quantile Huber loss)", choices=DISTRIBUTIONS,
+                                   aliases=DISTRIBUTION_ALIASES)
     n_atoms: int = _f(51, "categorical: atoms of the support")
     v_min: float = _f(-10.0, "categorical: the support's lowest return")
     v_max: float = _f(10.0, "categorical: the support's highest return (returns beyond are clipped onto the ends)")
     n_quantiles: int = _f(32, "quantile: quantiles per action, at the midpoints (2i - 1) / 2N")
-    kappa: float = _f(1.0, "quantile: the quantile Huber loss's threshold (0 = plain quantile regression)")
+    kappa: float = _f(1.0, "quantile, implicit: the quantile Huber loss's threshold (0 = plain quantile regression)")
+    n_taus: int = _f(8, "implicit: taus ~ U(0, 1) sampled per transition for the online net at s (the paper's N, "
+                        "64 there; 8 keeps a learning step cheap: bench/FAMILY.md)")
+    n_target_taus: int = _f(8, "implicit: taus ~ U(0, 1) sampled per transition for the target net at s' (N')")
+    n_policy_taus: int = _f(32, "implicit: the fixed taus (2k - 1) / 2K, k = 1..K, whose mean is Q for acting, "
+                                "evaluation, Double selection and the exported policy (K; deterministic)")
+    n_cos: int = _f(64, "implicit: cosine features of the quantile embedding phi(tau)")
     # -- the network's layers --
     layer_norm: bool = _f(False, "LayerNorm after each hidden linear layer of hidden_sizes, before its activation "
                                  "(Gallici et al. 2024); with layers, write layernorm in the list instead")
@@ -183,7 +193,8 @@ def _bad(name, value, allowed):
 
 def _validate(c):
     positive_ints = ("total_steps", "num_envs", "n_step", "batch_size", "buffer_size", "train_freq", "gradient_steps",
-                     "target_update_interval", "eval_episodes", "confirm_episodes", "log_interval", "n_quantiles")
+                     "target_update_interval", "eval_episodes", "confirm_episodes", "log_interval", "n_quantiles",
+                     "n_taus", "n_target_taus", "n_policy_taus", "n_cos")
     for name in positive_ints:
         if getattr(c, name) < 1:
             raise _bad(name, getattr(c, name), "must be an integer >= 1")
@@ -236,6 +247,12 @@ def _validate(c):
     if c.munchausen and c.distribution != "none":
         raise _bad("munchausen", c.munchausen, f"is a target for Q-values, not for distribution={c.distribution}: "
                                                f"use one or the other")
+    if c.distribution == "implicit" and c.layers:
+        raise _bad("layers", c.layers, "is not supported with distribution=implicit (IQN is built on hidden_sizes "
+                                       "networks here): use hidden_sizes")
+    if c.distribution == "implicit" and c.noisy:
+        raise _bad("noisy", c.noisy, "is not supported with distribution=implicit (IQN explores epsilon-greedily "
+                                     "here): use one or the other")
     if c.distribution != "none" and c.loss != "huber":
         raise _bad("loss", c.loss, f"is not read with distribution={c.distribution} (its loss is the "
                                    f"{'cross-entropy' if c.distribution == 'categorical' else 'quantile Huber loss'}):"
@@ -281,7 +298,7 @@ def _coerce(name, value):
         except RecursionError:
             raise ConfigError("config field 'env_kwargs' is invalid: nested too deeply to be read") from None
     if kind is str and isinstance(value, str):
-        return value
+        return FIELDS[name].metadata.get("aliases", {}).get(value, value)   # "iqn" -> "implicit"
     if name == "layers" and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         return ",".join(value)                                 # a TOML / JSON list of layers
     if kind is tuple and isinstance(value, (list, tuple)) and all(

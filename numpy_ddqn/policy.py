@@ -21,6 +21,10 @@ A network of layers (``Config.layers``, e.g. ``conv16x3,relu,flatten,dense128,re
 A ``layernorm`` in the list (an MLP trained with ``layer_norm``, exported as ``dense64,layernorm,tanh,...``) takes
 a gain and a bias as its pair of weights (``layer_norm``, eps 1e-5); its means are NumPy's, so its Q-values agree
 with the training network's to rounding, not bit for bit. A noisy network is exported as its mean weights.
+An implicit quantile network (IQN, ``distribution="implicit"``) ends its list in ``iqn{K}`` (its pair of weights is
+``cos_W, cos_b``): Q is the mean of Z_tau over the K fixed taus ``(2k - 1) / 2K``, so the policy is deterministic;
+the output layer and the head are linear maps, so that mean is the head of one row, the state features times the
+mean embedding ``mean_k phi(tau_k)``, ``phi(tau) = ReLU(cos(pi j tau) @ cos_W + cos_b)``, j = 1..n_cos.
 """
 from __future__ import annotations
 
@@ -144,6 +148,13 @@ def layer_norm(x, gain, bias, eps=LAYER_NORM_EPS):  # x: (B, H) -> (B, H)
     return xc / np.sqrt((xc * xc).mean(axis=1, keepdims=True) + eps) * gain + bias
 
 
+def implicit_embedding(n_taus, W, b):          # W: (n_cos, H), b: (H,) -> phi: (K, H)
+    """phi(tau_k) = ReLU(sum_{j=1..n_cos} cos(pi j tau_k) W_j + b) at the fixed taus tau_k = (2k - 1) / 2K   (IQN)."""
+    taus = ((np.arange(n_taus) + 0.5) / n_taus).astype(W.dtype)
+    features = np.cos(taus[:, np.newaxis] * (np.pi * np.arange(1, W.shape[0] + 1)).astype(W.dtype))   # (K, n_cos)
+    return np.maximum(features @ W + b, 0.0)
+
+
 def weights_sha256(weights) -> str:
     """SHA-256 of ``[W0, b0, W1, b1, ...]``: each array's dtype, shape and C-order bytes, in order."""
     digest = hashlib.sha256()
@@ -163,6 +174,8 @@ def parse_layers(text):
             layers.append(("conv", int(conv.group(3) or 1), conv.group(4) or "valid"))
         elif dense:
             layers.append(("dense",))
+        elif re.fullmatch(r"iqn\d+", token):
+            layers.append(("iqn", int(token[3:])))
         elif token in ACTIVATIONS or token in ("flatten", "layernorm"):
             layers.append((token,))
         else:
@@ -238,6 +251,9 @@ class Policy:
             elif op[0] == "layernorm":
                 gain, bias = next(weights)
                 h = layer_norm(h, gain, bias)
+            elif op[0] == "iqn":                 # psi(s) * mean_k phi(tau_k): Q = mean_k Z_tau_k (the head is linear)
+                W, b = next(weights)
+                h = h * implicit_embedding(op[1], W, b).mean(axis=0)
             else:
                 h = ACTIVATIONS[op[0]](h)
         W, b = next(weights)
@@ -396,7 +412,7 @@ def check_weights(arrays: dict, meta: dict, path) -> list:
             ops = parse_layers(layers)
         except ValueError as e:
             raise ValueError(f"{path}: meta 'layers' {layers!r}: {e}") from None
-        kinds = [op[0] for op in ops if op[0] in ("conv", "dense", "layernorm")]
+        kinds = [op[0] for op in ops if op[0] in ("conv", "dense", "layernorm", "iqn")]   # the ops with a weight pair
         norms = {i for i, kind in enumerate(kinds) if kind == "layernorm"}
         needed = len(kinds) + 1                                           # + the linear head
         if needed != n:

@@ -25,7 +25,7 @@ def conv_weights(rng, shapes, dtype=np.float32):
 def policies(seed=0):
     """name -> Policy: MLPs (tanh, relu, identity), dueling, float64, conv nets (MinAtar's, strided 'same',
     dueling), distributional heads (categorical, quantile, dueling per atom), LayerNorm in an MLP's and a conv
-    net's layer list, a noisy MLP's exported means."""
+    net's layer list, a noisy MLP's exported means, implicit quantile networks (IQN)."""
     rng = np.random.default_rng(seed)
     return {
         "mlp-tanh": Policy(dense_weights(rng, (4, 64, 64, 2)), "tanh", "CartPole-v1"),
@@ -54,7 +54,20 @@ def policies(seed=0):
                                                     after=[1]), "relu", "custom", "dueling",
                                          layers="conv4x3,relu,flatten,dense8,layernorm,relu", obs_shape=(6, 6, 2)),
         "mlp-noisy-mean": Policy(noisy_mean_weights(seed), "tanh", "CartPole-v1"),
+        # IQN: the mean embedding of the K fixed taus times the state features (``iqn{K}``), folded for C / ONNX
+        "iqn-tanh": implicit_policy(seed, "tanh", "linear", False),
+        "iqn-dueling-layernorm-relu": implicit_policy(seed, "relu", "dueling", True),
     }
+
+
+def implicit_policy(seed, activation, head, layer_norm):
+    """The exported policy of an implicit quantile network (``nn/implicit.py``) after a random change of its weights."""
+    from numpy_ddqn.nn.implicit import ImplicitQuantileMLP
+    net = ImplicitQuantileMLP((4, 24, 16, 3), activation, rng=np.random.default_rng(seed), head=head,
+                              layer_norm=layer_norm, n_cos=8, n_policy_taus=5)
+    net.flat += 0.1 * np.random.default_rng(seed + 1).normal(size=net.n_params).astype(np.float32)
+    weights, layers = net.export_weights()
+    return Policy(weights, activation, "CartPole-v1", head, layers, (4,))
 
 
 def with_norms(rng, weights, widths, after=None):

@@ -26,6 +26,7 @@ from numpy_ddqn.rl.targets import RULES
 
 CATEGORICAL = dict(distribution="categorical", n_atoms=11, v_min=-5.0, v_max=5.0)
 QUANTILE = dict(distribution="quantile", n_quantiles=8)
+IMPLICIT = dict(distribution="implicit", n_taus=4, n_target_taus=5, n_policy_taus=3, n_cos=6)
 
 
 @given(B=st.integers(1, 5), A=st.integers(2, 4), N=st.integers(2, 7), dueling=st.booleans(),
@@ -98,7 +99,8 @@ def test_the_networks_gradient_through_a_distributional_rule_matches_finite_diff
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8, err_msg="network gradient: mine vs numeric")
 
 
-@pytest.mark.parametrize("fields", [CATEGORICAL, QUANTILE, dict(CATEGORICAL, dueling=True, layers="dense16,relu")])
+@pytest.mark.parametrize("fields", [CATEGORICAL, QUANTILE, dict(CATEGORICAL, dueling=True, layers="dense16,relu"),
+                                    IMPLICIT])
 def test_a_distributional_agent_fits_a_fixed_batch(fields):
     """A few hundred updates on one batch, the target network held still: the loss falls and stays finite (C51's
     cross-entropy only down to the target's entropy, hence a modest factor)."""
@@ -111,7 +113,7 @@ def test_a_distributional_agent_fits_a_fixed_batch(fields):
     assert np.all(np.isfinite(losses)) and losses[-1] < 0.85 * losses[0]
 
 
-@pytest.mark.parametrize("distribution", [CATEGORICAL, QUANTILE])
+@pytest.mark.parametrize("distribution", [CATEGORICAL, QUANTILE, IMPLICIT])
 @pytest.mark.parametrize("pieces", [dict(double=False, n_step=1), dict(dueling=True, prioritized=True, n_step=3),
                                     dict(prioritized=True, n_step=1, double=False)])
 def test_every_combination_learns_and_prioritized_replay_gets_the_per_sample_loss(distribution, pieces):

@@ -74,7 +74,9 @@ def test_prioritized_learning_updates_the_priorities_of_what_it_learned_from():
 @pytest.mark.parametrize("pieces", [dict(n_step=3), dict(prioritized=True), dict(dueling=True),
                                     dict(n_step=3, prioritized=True, dueling=True),
                                     dict(distribution="categorical", n_step=3, prioritized=True, dueling=True),
-                                    dict(distribution="quantile", n_quantiles=8)])
+                                    dict(distribution="quantile", n_quantiles=8),
+                                    dict(distribution="implicit", n_step=3, prioritized=True, dueling=True),
+                                    dict(distribution="iqn", layer_norm=True, n_taus=4, n_target_taus=6)])
 def test_resume_is_bit_exact_with_each_piece(tmp_path, pieces):
     pytest.importorskip("gymnasium")
     from numpy_ddqn.run.loop import train

@@ -55,7 +55,7 @@ def add_config_flags(parser):
         elif name == "hidden_sizes":
             group.add_argument(flag, type=_sizes, metavar="W1,W2", **kw)
         elif "choices" in f.metadata:
-            group.add_argument(flag, choices=f.metadata["choices"], **kw)
+            group.add_argument(flag, choices=(*f.metadata["choices"], *f.metadata.get("aliases", ())), **kw)
         else:
             group.add_argument(flag, type=type(default), metavar=type(default).__name__.upper(), **kw)
 

@@ -9,6 +9,8 @@ never from the training agent, so they follow the same forward pass as ``policy.
     dueling: the head gives 1 + A outputs (V, then A); Q = V + (A - mean_a A)
     distributional (``head_layout``): the head gives (A or 1 + A) rows of N atoms / quantiles, dueling per atom;
                  Q = sum_i softmax_i z_i (categorical) or mean_i theta_i (quantile) per action
+    IQN (``iqn{K}`` last in the layer list): the plain network it equals (``fold_implicit``), the mean embedding
+                 folded into the output layer's weights
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..policy import Policy, parse_layers
+from ..policy import Policy, implicit_embedding, parse_layers
 
 
 class Step(NamedTuple):
@@ -40,8 +42,31 @@ def conv_geometry(in_hw, kernel, stride, padding):
     return out, (totals[0] // 2, totals[1] // 2, totals[0] - totals[0] // 2, totals[1] - totals[1] // 2)
 
 
+def fold_implicit(policy: Policy) -> Policy:
+    """An IQN policy as the plain network it equals; any other policy as it is.
+
+    ``policy.py`` computes Q = head((psi(s) * m) @ W + b) with m = mean_k phi(tau_k) over the K fixed taus (``iqn{K}``,
+    the last op of the list), which is head(psi(s) @ (m[:, None] * W) + b): the layers before ``iqn{K}`` with the
+    output layer's W scaled row by row. The two differ by float32 rounding only (one product per weight), inside the
+    parity bound's margin. ``ValueError`` if ``iqn{K}`` is not the last op (a nonlinearity after it would not fold).
+    """
+    tokens = policy.layer_list.split(",") if policy.layer_list else []
+    if not any(t.startswith("iqn") for t in tokens):
+        return policy
+    if not tokens[-1].startswith("iqn") or sum(t.startswith("iqn") for t in tokens) != 1:
+        raise ValueError(f"layers {policy.layer_list!r}: an iqn op folds into the output layer only as the last op")
+    weights = policy.weights()
+    (cos_W, cos_b), (W, b) = weights[-4:-2], weights[-2:]
+    m = implicit_embedding(parse_layers(tokens[-1])[0][1], cos_W, cos_b).mean(axis=0)   # (H,), as policy.py's
+    return Policy([*weights[:-4], (m[:, np.newaxis] * W).astype(W.dtype), b], policy.activation, policy.env_id,
+                  policy.head, ",".join(tokens[:-1]), policy.obs_shape, policy.step, policy.obs_dtype,
+                  policy.head_params)
+
+
 def steps(policy: Policy) -> list[Step]:
-    """The forward pass of ``policy`` as ``Step``s, the Q head last (its width is A, or 1 + A when dueling)."""
+    """The forward pass of ``policy`` as ``Step``s, the Q head last (its width is A, or 1 + A when dueling); an IQN
+    policy's as ``fold_implicit`` gives it."""
+    policy = fold_implicit(policy)
     weights = iter(policy.layers)
     out: list[Step] = []
     shape = tuple(policy.obs_shape) if policy.layer_list else (policy.obs_dim,)

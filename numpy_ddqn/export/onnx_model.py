@@ -20,14 +20,16 @@ from .. import __version__
 from ..errors import require
 from ..policy import LAYER_NORM_EPS, Policy, weights_sha256
 from ..policy import write_atomic
-from .graph import describe, head_layout, steps
+from .graph import describe, fold_implicit, head_layout, steps
 
 OPSET = 17
 """The ONNX opset the exported models declare (ReduceMean still takes ``axes`` as an attribute)."""
 
 
 def onnx_model(policy: Policy):
-    """The ``onnx.ModelProto`` of ``policy`` (see the module docstring); needs the ``onnx`` extra."""
+    """The ``onnx.ModelProto`` of ``policy`` (see the module docstring); needs the ``onnx`` extra. An IQN policy is
+    written as the plain network it equals (``graph.fold_implicit``), whose weights the metadata's SHA-256 covers."""
+    policy = fold_implicit(policy)
     onnx = require("onnx", "onnx", "--format onnx")
     from onnx import TensorProto, helper, numpy_helper
     elem = TensorProto.DOUBLE if policy.dtype == np.float64 else TensorProto.FLOAT

@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 
 from ..policy import ACTIVATIONS, LAYER_NORM_EPS, Policy, conv2d
-from .graph import head_layout, steps
+from .graph import fold_implicit, head_layout, steps
 
 U32 = 2.0 ** -24
 """float32's unit roundoff."""
@@ -44,7 +44,9 @@ CHUNK = 8192
 
 
 def magnitude_policy(policy: Policy) -> Policy:
-    """The policy with |W|, |b|, identity activations and a linear head: ``q_values(|obs|)`` is m above."""
+    """The policy with |W|, |b|, identity activations and a linear head: ``q_values(|obs|)`` is m above (an IQN
+    policy: of the plain network it equals, ``graph.fold_implicit``)."""
+    policy = fold_implicit(policy)
     weights = [np.abs(a) for a in policy.weights()]
     layers = None
     if policy.layer_list:

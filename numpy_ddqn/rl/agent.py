@@ -155,7 +155,10 @@ class DDQNAgent:
             self.online.sample_noise(self.rngs.noise)
             self.target.sample_noise(self.rngs.noise)
         # a raw rule (distributional) reads the head's (B, A, N) outputs where the others read Q (B, A)
-        if rule.online_next:
+        if rule.sampled_taus:                     # IQN: taus ~ U(0, 1) from the noise stream (nn/implicit.py)
+            q, cache, q_next_online, q_next_target, taus = self.online.learning_forwards(
+                self.target, batch.obs, batch.next_obs, self.rngs.noise, rule.online_next)
+        elif rule.online_next:
             # one forward of the online net over s and s' stacked: (2B, obs_dim) -> (2B, A)
             q_both, cache = self.online.forward(np.concatenate((batch.obs, batch.next_obs)), self.reuse, rule.raw)
             q, q_next_online = q_both[:B], q_both[B:]
@@ -163,13 +166,15 @@ class DDQNAgent:
         else:
             (q, cache), q_next_online = self.online.forward(batch.obs, self.reuse, rule.raw), None
         extra = {} if batch.next_mask is None else {"mask_next": batch.next_mask}   # (B, A) bool: legal at s'
+        if rule.sampled_taus:
+            extra["taus"] = taus                  # (B, N): the online net's taus at s, the loss's levels
         if rule.target_obs:
             # one forward of the target net over s and s' stacked: (2B, obs_dim) -> (2B, A); Q_target(s) for the rule
             q_target_both = self.target.forward(np.concatenate((batch.obs, batch.next_obs)), self.reuse)[0]
             extra["q_target"], q_next_target = q_target_both[:B], q_target_both[B:]
             if batch.mask is not None:
                 extra["mask"] = batch.mask                 # (B, A) bool: legal at s
-        else:
+        elif not rule.sampled_taus:
             q_next_target = self.target.forward(batch.next_obs, self.reuse, rule.raw)[0]   # (B, A) (raw: (B, A, N))
         loss, dq, td_error = rule.learn(q, batch.action, batch.reward, batch.terminated, gamma, q_next_online,
                                         q_next_target, self.config.loss, batch.weights, **extra)   # dq: (B, A)

@@ -16,11 +16,12 @@ from ..config import Config
 from ..errors import ConfigError
 from ..nn import MLP, OPTIMIZERS, Network
 from ..nn.heads import get_head
+from ..nn.implicit import ImplicitQuantileMLP
 from ..nn.network import count_params
 from ..nn.optim import SGD, Adam
 from .memory import MemoryPlan, check_memory, plan_memory
 from .nstep import NStepWriter, OneStepWriter, make_writer
-from .registry import REPLAYS, head_name, head_params, replay_name, rule_name, rule_params
+from .registry import REPLAYS, head_name, head_params, implicit_params, replay_name, rule_name, rule_params
 from .replay import ReplayBuffer
 from .schedules import LinearSchedule, epsilon_schedule, learning_rate_schedule
 from .targets import RULES, Rule
@@ -55,11 +56,15 @@ def check_agent(config: Config, obs_shape: tuple[int, ...], n_actions: int, obs_
 
 
 def build_network(config: Config, obs_shape: tuple[int, ...], n_actions: int,
-                  rng: np.random.Generator) -> MLP | Network:
+                  rng: np.random.Generator) -> MLP | Network | ImplicitQuantileMLP:
     """A Q-network: a ``Network`` of ``config.layers`` (convolutions for images), else an ``MLP`` of
-    ``config.hidden_sizes`` (with LayerNorms and noisy layers if the config asks), with the config's head; initial
-    weights drawn from ``rng``."""
+    ``config.hidden_sizes`` (with LayerNorms and noisy layers if the config asks), with the config's head; with
+    ``distribution="implicit"`` an ``ImplicitQuantileMLP`` of ``hidden_sizes``; initial weights drawn from ``rng``."""
     head, params = head_name(config), head_params(config)
+    implicit = implicit_params(config)
+    if implicit:                                  # IQN: an MLP trunk, the cosine embedding, per-tau rows
+        sizes = (int(np.prod(obs_shape)), *config.hidden_sizes, n_actions)
+        return ImplicitQuantileMLP(sizes, config.activation, config.dtype, rng, head, config.layer_norm, **implicit)
     if config.layers:
         return Network(obs_shape, config.layers, n_actions, head, config.dtype, rng, params, config.noisy,
                        config.noisy_sigma0)

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..nn.heads import get_head
 from ..nn.network import count_params
-from .registry import REPLAYS, head_name, head_params, replay_name
+from .registry import REPLAYS, head_name, head_params, implicit_params, replay_name
 from .replay import stored_obs_shape
 
 
@@ -65,7 +65,8 @@ def network_params(config, obs_dim, n_actions):
     sizes = (int(np.prod(obs_dim)), *config.hidden_sizes, n_out)
     linear = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
     norms = 2 * sum(config.hidden_sizes) if config.layer_norm else 0     # a gain and a bias per hidden unit
-    return linear * (2 if config.noisy else 1) + norms                  # noisy: a sigma beside every mu
+    embedding = (config.n_cos + 1) * config.hidden_sizes[-1] if implicit_params(config) else 0   # IQN's phi: W, b
+    return linear * (2 if config.noisy else 1) + norms + embedding      # noisy: a sigma beside every mu
 
 
 def plan_memory(config, obs_dim, n_actions, obs_dtype=None):

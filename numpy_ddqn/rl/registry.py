@@ -6,7 +6,10 @@ One registry per axis, each entry with its equation in its docstring and its own
     head            nn/heads.py: HEADS         Config.dueling, distribution    linear, dueling, categorical[_dueling],
                                                                                quantile[_dueling]
     learning rule   rl/targets.py: RULES       Config.munchausen, .double,     dqn, double, munchausen,
-                                               distribution                    [double_]categorical, [double_]quantile
+                                               distribution                    [double_]categorical, [double_]quantile,
+                                                                               [double_]implicit
+    network         rl/build.py                Config.layers, distribution    MLP, Network (layers),
+                                                                               ImplicitQuantileMLP (implicit)
     replay          rl/registry.py: REPLAYS    Config.prioritized              uniform, prioritized
     n-step writer   rl/nstep.py: make_writer   Config.n_step                   one-step, n-step
 
@@ -30,9 +33,10 @@ beta=None) -> Batch``, ``update_priorities``, ``extra_bytes``, ``state_dict``)."
 
 def head_name(config) -> str:
     """The ``nn.heads.HEADS`` key of the Q head: "dueling" (``Q = V + A - mean A``) or "linear"; with a
-    ``distribution``, "categorical" / "quantile", "_dueling" added for the per-atom dueling head."""
+    ``distribution``, "categorical" / "quantile", "_dueling" added for the per-atom dueling head; IQN (implicit):
+    "dueling" / "linear", applied to each (state, tau) row (``implicit_params``)."""
     distribution = config.distribution
-    if distribution != "none":
+    if distribution not in ("none", "implicit"):  # IQN's head is the linear / dueling one on each tau's row
         return f"{distribution}_dueling" if config.dueling else distribution
     return "dueling" if config.dueling else "linear"
 
@@ -50,7 +54,8 @@ def head_params(config) -> dict:
 
 def rule_name(config) -> str:
     """The ``targets.RULES`` key of the learning rule: "munchausen" (Munchausen DQN), "double" (Double DQN) or "dqn";
-    with a ``distribution``, "double_categorical" / "categorical" or "double_quantile" / "quantile"."""
+    with a ``distribution``, "double_categorical" / "categorical", "double_quantile" / "quantile" or
+    "double_implicit" / "implicit"."""
     distribution = config.distribution
     if distribution != "none":
         return f"double_{distribution}" if config.double else distribution
@@ -59,15 +64,26 @@ def rule_name(config) -> str:
     return "double" if config.double else "dqn"
 
 
+def implicit_params(config) -> dict:
+    """IQN's network settings (``nn.implicit.ImplicitQuantileMLP``'s keywords: n_cos and the numbers of taus N, N',
+    K), or ``{}``: the config builds an ``MLP`` or a ``Network``."""
+    if config.distribution != "implicit":
+        return {}
+    return dict(n_cos=config.n_cos, n_taus=config.n_taus, n_target_taus=config.n_target_taus,
+                n_policy_taus=config.n_policy_taus)
+
+
 def rule_params(config) -> dict:
     """The config's settings of its learning rule, as keywords its ``learn`` function is bound with, in the networks'
-    dtype: the support z (C51); the midpoints tau and kappa (QR-DQN); ``alpha``, ``tau``, ``l0`` (Munchausen); none
+    dtype: the support z (C51); the midpoints tau and kappa (QR-DQN); kappa (IQN); ``alpha``, ``tau``, ``l0`` (Munchausen); none
     for "dqn" and "double"."""
     distribution, dtype = config.distribution, np.dtype(config.dtype)
     if distribution == "categorical":
         return dict(z=categorical_support(config.v_min, config.v_max, config.n_atoms, dtype))
     if distribution == "quantile":
         return dict(taus=quantile_midpoints(config.n_quantiles, dtype), kappa=config.kappa)
+    if distribution == "implicit":                # the taus are sampled per update (the agent passes them)
+        return dict(kappa=config.kappa)
     if config.munchausen:
         return {"alpha": config.m_alpha, "tau": config.m_tau, "l0": config.m_l0}
     return {}

@@ -141,11 +141,16 @@ class Rule(NamedTuple):
     ``raw=True``: the rule reads the head's raw ``outputs`` (B, A, N) (a distributional head) in place of q, and
     returns dL/d outputs, which the agent backpropagates through the head as it is; its ``learn`` then also takes
     the keyword parameters ``rl/registry.py: rule_params`` gives (the support z; the taus and kappa).
+
+    ``sampled_taus=True`` (IQN): the network draws the taus of each update (``nn/implicit.py:
+    ImplicitQuantileMLP.learning_forwards``: taus ~ U(0, 1) for the online net at s, independent ones for the target
+    at s', the K fixed taus for the online net at s'), and the agent passes the online taus (B, N) as ``taus=``.
     """
     online_next: bool
     learn: Callable
     raw: bool = False
     target_obs: bool = False
+    sampled_taus: bool = False
 
 
 RULES = {
@@ -155,8 +160,12 @@ RULES = {
     "double_categorical": Rule(True, categorical_learning, raw=True),
     "quantile": Rule(False, selected_by_target(quantile_learning), raw=True),
     "double_quantile": Rule(True, quantile_learning, raw=True),
+    "implicit": Rule(False, selected_by_target(quantile_learning), raw=True, sampled_taus=True),
+    "double_implicit": Rule(True, quantile_learning, raw=True, sampled_taus=True),
     "munchausen": Rule(False, munchausen_learning, target_obs=True),
 }
 """Learning rules by name (``Config``: ``munchausen=True`` selects "munchausen", else ``double=True`` "double", else
-"dqn"; with ``distribution`` = categorical / quantile, "[double_]categorical" / "[double_]quantile"; see
-``rl/registry.py``)."""
+"dqn"; with ``distribution`` = categorical / quantile / implicit, "[double_]categorical" / "[double_]quantile" /
+"[double_]implicit"; see ``rl/registry.py``). IQN's rules are QR-DQN's loss on sampled taus: the quantile Huber
+loss over the pairs of N online taus (per sample) and N' target taus, a* by the mean over the K fixed taus
+(Double) or over the target's N' sampled ones."""
