@@ -10,6 +10,7 @@ from ..checkpoint import agent_from_checkpoint, agent_from_state, config_from_st
 from ..config import Config
 from ..errors import DivergenceError
 from ..nn import clip_grad_norm, global_norm
+from ..nn.noisy import FactorisedNoise
 from .build import build_parts
 from .masks import masked_argmax, random_legal_actions
 from .replay import Batch
@@ -48,6 +49,10 @@ class DDQNAgent:
         self.reuse = True                 # networks write into arrays they keep (MLP): no allocation per update
         self._grad = np.empty(self.online.n_params, config.dtype)   # flat gradient, reused by every update
         self.noisy = bool(getattr(self.online, "noisy", False))     # noisy layers: they explore, epsilon is 0
+        # a learning step's noise: the online network's then the target's, drawn in one Generator call (the same
+        # normals as two calls in that order)
+        self._update_noise = FactorisedNoise(self.online.noise_blocks + self.target.noise_blocks,
+                                             config.dtype) if self.noisy else None
 
     @property
     def epsilon(self) -> float:
@@ -151,9 +156,10 @@ class DDQNAgent:
         loss (its priority) and ``q`` the mean of the head's distribution."""
         B, rule = batch.action.shape[0], self.rule
         gamma = self.config.gamma if batch.discount is None else batch.discount   # n-step: gamma^m per transition
-        if self.noisy:                            # independent noise for the online and the target net
-            self.online.sample_noise(self.rngs.noise)
-            self.target.sample_noise(self.rngs.noise)
+        if self.noisy:                            # independent noise for the online and the target net, one draw
+            self._update_noise.draw(self.rngs.noise)
+            self.online.use_noise()
+            self.target.use_noise()
         # a raw rule (distributional) reads the head's (B, A, N) outputs where the others read Q (B, A)
         if rule.online_next:
             # one forward of the online net over s and s' stacked: (2B, obs_dim) -> (2B, A)
