@@ -179,3 +179,14 @@ def test_float32_loss_matches_the_float64_double_loop_and_keeps_its_dtype():
         np.testing.assert_allclose(per_sample, naive_per_sample, rtol=1e-5, atol=1e-6)
         _, dq64, _ = quantile_huber_loss(quantiles, actions, targets, taus, 1.0)
         np.testing.assert_allclose(dq, dq64, rtol=1e-5, atol=1e-7)
+
+
+def test_targets_take_the_online_mean_q_in_place_of_the_online_quantiles():
+    """The agent passes Q_online(s') (B, A), computed with Q_online(s) over s and s' stacked: the same targets."""
+    rng = np.random.default_rng(4)
+    reward, terminated = rng.normal(size=5), (rng.random(5) < 0.4).astype(float)
+    online, target = rng.normal(size=(5, 3, 4)), rng.normal(size=(5, 3, 6))
+    np.testing.assert_array_equal(quantile_double_q_targets(reward, terminated, 0.9, online.mean(axis=2), target),
+                                  quantile_double_q_targets(reward, terminated, 0.9, online, target))
+    with pytest.raises(ValueError, match="must share"):
+        quantile_double_q_targets(reward, terminated, 0.9, np.zeros((5, 2)), target)

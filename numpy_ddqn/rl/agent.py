@@ -161,11 +161,15 @@ class DDQNAgent:
             self.online.use_noise()
             self.target.use_noise()
         # a raw rule (distributional) reads the head's (B, A, N) outputs where the others read Q (B, A)
+        q_mean = None                                     # raw: the distribution's mean Q_online(s), (B, A)
         if rule.online_next:
             # one forward of the online net over s and s' stacked: (2B, obs_dim) -> (2B, A)
             q_both, cache = self.online.forward(np.concatenate((batch.obs, batch.next_obs)), self.reuse, rule.raw)
             q, q_next_online = q_both[:B], q_both[B:]
             cache = [x[:B] for x in cache]                # the s' half gets no gradient
+            if rule.raw:                                  # the means of s and s' at once, (2B, A): Q(s) for the
+                q_mean_both = self.online.head.mean(q_both)   # metrics, Q(s') all that Double selection reads
+                q_mean, q_next_online = q_mean_both[:B], q_mean_both[B:]
         else:
             (q, cache), q_next_online = self.online.forward(batch.obs, self.reuse, rule.raw), None
         extra = {} if batch.next_mask is None else {"mask_next": batch.next_mask}   # (B, A) bool: legal at s'
@@ -183,7 +187,9 @@ class DDQNAgent:
         if self.noisy:                            # back to the mean weights: evaluation, export, ``agent.online(x)``
             self.online.use_mean()
             self.target.use_mean()
-        return loss, self._grad, self.online.head.mean(q) if rule.raw else q, td_error
+        if rule.raw and q_mean is None:
+            q_mean = self.online.head.mean(q)
+        return loss, self._grad, q if q_mean is None else q_mean, td_error
 
     def update(self, batch: Batch) -> dict:
         """One gradient step on a batch; returns ``{loss, q_mean, q_max, td_abs_mean, grad_norm}``.

@@ -33,15 +33,19 @@ def quantile_double_q_targets(reward, terminated, discount, quantiles_next_onlin
     """T theta_j = r + gamma^m (1 - terminated) theta_target,j(s', a*), a* = argmax_{a legal} mean_j theta_online,j(s', a).
 
     Pass the target network's quantiles twice for QR-DQN's own target (a* by the target network's mean).
+    ``quantiles_next_online`` may also be that mean Q_online(s') itself, (B, A), when the caller has it already
+    (the agent computes it with Q_online(s), over s and s' stacked).
     """
     check_rank("quantiles_next_target", quantiles_next_target, 3, "(B, A, N')")
-    check_rank("quantiles_next_online", quantiles_next_online, 3, "(B, A, K)")
+    if getattr(quantiles_next_online, "ndim", None) != 2:
+        check_rank("quantiles_next_online", quantiles_next_online, 3, "(B, A, K) or (B, A)")
     if quantiles_next_online.shape[:2] != quantiles_next_target.shape[:2]:   # IQN's K may differ from N'
         raise ValueError(f"quantiles_next_online {quantiles_next_online.shape} and quantiles_next_target "
                          f"{quantiles_next_target.shape} must share (B, A)")
     B = quantiles_next_target.shape[0]
     check_transitions(B, reward, terminated, discount)
-    a_star = masked_argmax(quantiles_next_online.mean(axis=2), mask_next)      # (B,) by the mean, Q = E[Z]
+    q_next_online = quantiles_next_online if quantiles_next_online.ndim == 2 else quantiles_next_online.mean(axis=2)
+    a_star = masked_argmax(q_next_online, mask_next)                          # (B,) by the mean, Q = E[Z]
     theta_next = quantiles_next_target[arange(B), a_star]                     # (B, N')
     bootstrap = (discount * (1.0 - terminated))[:, np.newaxis]                # (B, 1)
     return reward[:, np.newaxis] + bootstrap * theta_next
