@@ -9,6 +9,7 @@ axis, so one observation ``(n,)`` and a batch ``(B, n)`` go through the same fun
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -92,13 +93,17 @@ def dueling_atoms_outputs(out, n):                # out: (..., (1 + A) N), read 
 
 
 def dueling_atoms_backward(dist_grad):            # (..., A, N) -> dout: (..., (1 + A) N)
-    """``dueling_backward`` on every atom, (dV, dA) rows written side by side and flattened: dV = sum_a dZ,
-    dA = dZ - mean_a dZ."""
-    *lead, A, N = dist_grad.shape
-    dout = np.empty((*lead, 1 + A, N), dist_grad.dtype)   # (..., 1 + A, N): dV row, then the dA rows
-    dv = np.add.reduce(dist_grad, axis=-2, keepdims=True, out=dout[..., :1, :])
-    np.subtract(dist_grad, dv / A, out=dout[..., 1:, :])
-    return atoms_backward(dout)
+    """``dueling_backward`` on every atom: dV = sum_a dZ, dA = dZ - mean_a dZ, the rows flattened; as one matrix
+    product per observation, [dV; dA] = M^T dZ with the forward's matrix M = [1 | I - 1/A] (Z = M [V; A])."""
+    return atoms_backward(dueling_matrix(dist_grad.shape[-2], dist_grad.dtype).T @ dist_grad)
+
+
+@lru_cache(maxsize=32)
+def dueling_matrix(n_actions, dtype):             # -> M: (A, 1 + A), read-only
+    """M = [1 | I - 1/A]: row a of M [V; A] is V + A_a - mean_a' A_a' (made once per action count and dtype)."""
+    M = np.concatenate((np.ones((n_actions, 1)), np.eye(n_actions) - 1.0 / n_actions), axis=1).astype(dtype)
+    M.flags.writeable = False
+    return M
 
 
 def categorical_mean(logits, z):                  # logits: (..., A, N), z: (N,) -> q: (..., A)
