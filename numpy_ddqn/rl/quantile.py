@@ -63,6 +63,11 @@ def quantile_huber_loss(quantiles, actions, targets, taus, kappa=1.0, weights=No
         weights: (B,) importance weights of prioritized replay, or None.
     Returns:
         ``(loss, dquantiles (B, A, N), per_sample_loss (B,))``; the per-sample loss serves as a priority.
+
+    With c = clip(u, -kappa, kappa) (kappa = 0: sign(u)) and m = min(c, 0), per pair
+    ``rho' = tau c + (1 - 2 tau) m`` and ``rho = tau c (u - c/2) + (1 - 2 tau) m (u - m/2)`` (no halves at kappa = 0):
+    the loss and its gradient need only the sums over the targets j of c, m, c (u - c/2) and m (u - m/2), four
+    (B, N, N') arrays in one work array summed by one matrix-vector product.
     """
     check_rank("quantiles", quantiles, 3, "(B, A, N)")
     B, A, N = quantiles.shape
