@@ -179,3 +179,19 @@ def test_float32_agrees_with_float64():
     m32 = categorical_projection(f32(probs), f32(reward), f32(terminated), f32(discount), f32(z))
     assert m32.dtype == np.float32
     np.testing.assert_allclose(m32, m64, atol=1e-5)
+
+
+@given(B=st.integers(1, 6), A=st.integers(1, 4), N=st.integers(2, 9), seed=seeds)
+def test_double_target_takes_the_online_mean_q_in_place_of_the_online_logits(B, A, N, seed):
+    """The agent passes Q_online(s') (B, A), computed with Q_online(s) over s and s' stacked: the same target."""
+    _, reward, terminated, discount, z = draw(B, N, seed)
+    rng = np.random.default_rng(seed + 2)
+    online, target = rng.normal(size=(B, A, N)), rng.normal(size=(B, A, N))
+    mask = rng.random((B, A)) < 0.7
+    mask[:, 0] = True
+    for m in (None, mask):
+        np.testing.assert_array_equal(
+            categorical_double_q_targets(reward, terminated, discount, categorical_q_values(online, z), target, z, m),
+            categorical_double_q_targets(reward, terminated, discount, online, target, z, m))
+    with pytest.raises(ValueError, match="q_next_online"):
+        categorical_double_q_targets(reward, terminated, discount, np.zeros((B, A + 1)), target, z)

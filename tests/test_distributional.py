@@ -113,6 +113,27 @@ def test_a_distributional_agent_fits_a_fixed_batch(fields):
     assert np.all(np.isfinite(losses)) and losses[-1] < 0.85 * losses[0]
 
 
+@pytest.mark.parametrize("fields", [CATEGORICAL, QUANTILE, dict(CATEGORICAL, double=False),
+                                    dict(QUANTILE, dueling=True), dict(CATEGORICAL, dueling=True, noisy=True)])
+def test_the_update_reports_the_mean_q_of_its_batch(fields):
+    """q_mean and q_max are the head's mean Q at s (with Double selection computed with Q(s') in one stacked call)."""
+    agent = DDQNAgent(4, 3, Config(hidden_sizes=(16,), n_step=1, **fields))
+    rng = np.random.default_rng(0)
+    for t in range(64):
+        agent.replay.add(rng.normal(size=4), t % 3, float(rng.normal()), rng.normal(size=4), t % 9 == 8)
+    batch = agent.replay.sample(32, np.random.default_rng(1))
+    q = agent.online(batch.obs)                                       # (32, 3) before the step, on the means
+    if agent.noisy:                                                   # the update's Q is under its own draw
+        state = agent.rngs.noise.bit_generator.state
+        agent.online.sample_noise(agent.rngs.noise)
+        q = agent.online(batch.obs)
+        agent.online.use_mean()
+        agent.rngs.noise.bit_generator.state = state
+    metrics = agent.update(batch)
+    assert metrics["q_mean"] == pytest.approx(float(q.mean()), rel=1e-5, abs=1e-6)
+    assert metrics["q_max"] == pytest.approx(float(q.max()), rel=1e-5, abs=1e-6)
+
+
 @pytest.mark.parametrize("distribution", [CATEGORICAL, QUANTILE, IMPLICIT])
 @pytest.mark.parametrize("pieces", [dict(double=False, n_step=1), dict(dueling=True, prioritized=True, n_step=3),
                                     dict(prioritized=True, n_step=1, double=False)])

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from numpy_ddqn import policy
 from numpy_ddqn.nn import HEADS, MLP, check_mlp_gradients, numeric_grad
-from numpy_ddqn.nn.heads import dueling_backward, dueling_forward
+from numpy_ddqn.nn.heads import (dueling_atoms_backward, dueling_atoms_outputs, dueling_backward, dueling_forward,
+                                  dueling_matrix)
 
 shapes = dict(B=st.integers(1, 8), A=st.integers(1, 8), seed=st.integers(0, 2**32 - 1))
 
@@ -82,3 +83,19 @@ def test_the_dueling_network_gradient_end_to_end(B, n_in, hidden, A, activation,
 def test_one_action_is_refused():
     with pytest.raises(ValueError, match="at least 2 actions"):
         MLP((4, 8, 1), head="dueling")
+
+
+@given(B=st.integers(1, 6), A=st.integers(1, 7), N=st.integers(1, 9), seed=st.integers(0, 2**32 - 1))
+def test_the_dueling_atoms_head_is_the_dueling_head_on_every_atom(B, A, N, seed):
+    """Forward: the same values as ``dueling_forward`` per atom; backward: M^T dZ (M = [1 | I - 1/A]) against
+    ``dueling_backward`` per atom, for one observation as for a batch."""
+    rng = np.random.default_rng(seed)
+    out, g = rng.normal(size=(B, (1 + A) * N)), rng.normal(size=(B, A, N))
+    rows = out.reshape(B, 1 + A, N)
+    np.testing.assert_array_equal(dueling_atoms_outputs(out, N), dueling_forward(rows[:, :1], rows[:, 1:], axis=-2))
+    dv, da = dueling_backward(g, axis=-2)
+    np.testing.assert_allclose(dueling_atoms_backward(g), np.concatenate((dv, da), axis=1).reshape(B, -1),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dueling_atoms_backward(g[0]), dueling_atoms_backward(g)[0], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(dueling_matrix(A, np.float64) @ rows[0], dueling_atoms_outputs(out[0], N),
+                               rtol=1e-12, atol=1e-12)

@@ -142,3 +142,51 @@ def test_float32_agrees_with_float64():
     assert loss32 == pytest.approx(loss64, rel=1e-5)
     np.testing.assert_allclose(d32, d64, rtol=1e-4, atol=1e-8)
     np.testing.assert_allclose(per32, per64, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kappa", [0.0, 1.0])
+def test_ties_at_kappa_zero_and_on_the_clip_boundary_match_the_double_loop(kappa):
+    """u = 0 (every kappa) and |u| = kappa exactly: the pair sums agree with the double loop, sign(0) = 0 included."""
+    quantiles = np.array([[[0.0, 1.0, 2.0], [5.0, 5.0, 5.0]], [[-1.0, 0.0, 3.0], [0.0, 0.0, 0.0]]])   # (2, 2, 3)
+    targets = np.array([[0.0, 1.0, 1.0, 3.0], [-1.0, -1.0, 0.0, 4.0]])                            # ties, |u| = 1
+    actions, taus = np.array([0, 0]), quantile_midpoints(3, np.float64)
+    loss, dq, per_sample = quantile_huber_loss(quantiles, actions, targets, taus, kappa)
+    naive, naive_per_sample = naive_loss(quantiles, actions, targets, taus, kappa, None)
+    np.testing.assert_allclose(per_sample, naive_per_sample, rtol=1e-12, atol=1e-15)
+    for b in range(2):                      # the gradient: minus mean_j of |tau - 1{u < 0}| L'(u), L'(0) = 0
+        u = targets[b][None, :] - quantiles[b, 0][:, None]                                        # (N, N')
+        slope = np.abs(taus[:, None] - (u < 0)) * (np.sign(u) if kappa == 0 else np.clip(u, -kappa, kappa))
+        np.testing.assert_allclose(dq[b, 0], -slope.sum(axis=1) / (kappa or 1.0) / 4 / 2, rtol=1e-12, atol=1e-15)
+
+
+def test_float32_loss_matches_the_float64_double_loop_and_keeps_its_dtype():
+    """The training dtype: float32 in, float32 gradient out, close to the float64 reference, through calls of
+    other shapes in between (the pair sums reuse work arrays between calls)."""
+    rng = np.random.default_rng(3)
+    quantiles, targets = rng.normal(size=(16, 3, 8)), 3.0 * rng.normal(size=(16, 8))
+    targets[:4] = rng.normal(size=(4, 1))                  # terminal transitions: every target the reward
+    actions, taus = rng.integers(0, 3, 16), quantile_midpoints(8, np.float64)
+    naive, naive_per_sample = naive_loss(quantiles, actions, targets, taus, 1.0, None)
+    for shape in ((16, 3, 8), (5, 2, 3), (16, 3, 8)):
+        if shape != quantiles.shape:                       # another shape in between
+            quantile_huber_loss(rng.normal(size=shape), np.zeros(shape[0], int), rng.normal(size=(shape[0], 4)),
+                                quantile_midpoints(shape[2], np.float64), 1.0)
+            continue
+        loss, dq, per_sample = quantile_huber_loss(quantiles.astype(np.float32), actions, targets.astype(np.float32),
+                                                   taus.astype(np.float32), 1.0)
+        assert dq.dtype == np.float32
+        assert loss == pytest.approx(naive, rel=1e-5)
+        np.testing.assert_allclose(per_sample, naive_per_sample, rtol=1e-5, atol=1e-6)
+        _, dq64, _ = quantile_huber_loss(quantiles, actions, targets, taus, 1.0)
+        np.testing.assert_allclose(dq, dq64, rtol=1e-5, atol=1e-7)
+
+
+def test_targets_take_the_online_mean_q_in_place_of_the_online_quantiles():
+    """The agent passes Q_online(s') (B, A), computed with Q_online(s) over s and s' stacked: the same targets."""
+    rng = np.random.default_rng(4)
+    reward, terminated = rng.normal(size=5), (rng.random(5) < 0.4).astype(float)
+    online, target = rng.normal(size=(5, 3, 4)), rng.normal(size=(5, 3, 6))
+    np.testing.assert_array_equal(quantile_double_q_targets(reward, terminated, 0.9, online.mean(axis=2), target),
+                                  quantile_double_q_targets(reward, terminated, 0.9, online, target))
+    with pytest.raises(ValueError, match="must share"):
+        quantile_double_q_targets(reward, terminated, 0.9, np.zeros((5, 2)), target)

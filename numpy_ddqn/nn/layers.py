@@ -28,6 +28,14 @@ def arange(n):                                    # -> (n,) int64, read-only
     return v
 
 
+@lru_cache(maxsize=8)
+def scratch(name, shape, dtype):                  # -> (*shape) array kept between calls
+    """A work array of ``shape`` and ``dtype`` kept between calls, one per ``name`` (the last 8 asked for): a fresh
+    array of more than ~128 KB is a new mapping from the OS, and filling it costs a page fault every 4 KB on every
+    call. What it holds is whatever its last user wrote: write it before reading it, and never return it."""
+    return np.empty(shape, dtype)
+
+
 def linear_forward(x, W, b, out=None, product=np.matmul):   # x: (B, n_in) -> z: (B, n_out)
     """z = x @ W + b (written into ``out``, a (B, n_out) array, if given).
 

@@ -84,9 +84,11 @@ class MLP(FlatParams):
         pairs_of = lambda a: [(a[s0:s1].reshape(shape), a[b0:b1]) for (s0, s1, shape), (b0, b1, _) in
                               zip(self._slices[0:2 * self.n_layers:2], self._slices[1:2 * self.n_layers:2])]
         self._noisy_layers = pairs_of(self._noisy_flat) if noisy else []   # (W, b) views of a draw
-        self._noise = FactorisedNoise([self._eps[s0:b1].reshape(shape[0] + 1, shape[1]) for (s0, _, shape), (_, b1, _)
-                                       in zip(self._slices[0:2 * self.n_layers:2], self._slices[1:2 * self.n_layers:2])]
-                                      if noisy else [], self.dtype)   # [eps_W; eps_b] of each layer: contiguous
+        # [eps_W; eps_b] of each layer: contiguous views of eps, which a FactorisedNoise draws into
+        self.noise_blocks = [self._eps[s0:b1].reshape(shape[0] + 1, shape[1]) for (s0, _, shape), (_, b1, _)
+                             in zip(self._slices[0:2 * self.n_layers:2], self._slices[1:2 * self.n_layers:2])
+                             ] if noisy else []
+        self._noise = FactorisedNoise(self.noise_blocks, self.dtype)
         self._noise_on = False                    # whether forward / backward use the last draw
         self._workspaces = {}                     # rows -> Workspace, for reuse=True
         self._one = None                          # forward_one's layer outputs, made on its first call
@@ -193,6 +195,14 @@ class MLP(FlatParams):
         if not self.noisy:
             raise ValueError("sample_noise needs a noisy network (noisy=True)")
         self._noise.draw(rng)                     # eps: (n_mu,), every layer's eps_W, eps_b
+        self.use_noise()
+
+    def use_noise(self) -> None:
+        """Compute with ``W = mu_W + sigma_W * eps_W``, ``b = mu_b + sigma_b * eps_b`` for the noise in
+        ``noise_blocks`` as it is (drawn by ``sample_noise``, or by a ``FactorisedNoise`` over several networks'
+        blocks: the agent's one draw for its online and target networks) until ``use_mean()``."""
+        if not self.noisy:
+            raise ValueError("use_noise needs a noisy network (noisy=True)")
         np.multiply(self.flat[self._sigma_start:], self._eps, out=self._noisy_flat)   # (n_mu,) for every layer at once
         self._noisy_flat += self.flat[:self._n_mu]
         self._layers, self._noise_on = self._noisy_layers, True

@@ -181,6 +181,7 @@ class Network(FlatParams):
         self._noisy = [(op.param, W_s, b_s) for op, W_s, b_s in zip(dense, sigmas[::2], sigmas[1::2])]   # j, sigmas
         blocks = [np.zeros((W_s.shape[0] + 1, W_s.shape[1]), self.dtype) for _, W_s, _ in self._noisy]
         self._eps = [(block[:-1], block[-1]) for block in blocks]        # (eps_W, eps_b) views of [eps_W; eps_b]
+        self.noise_blocks = blocks                # [eps_W; eps_b] of each noisy layer, which a FactorisedNoise draws into
         self._noise = FactorisedNoise(blocks, self.dtype)
         self._noisy_wb = list(self._mean_wb)
         for j, W_s, b_s in self._noisy:           # a draw's weights for the noisy layers, the means for the rest
@@ -283,6 +284,12 @@ class Network(FlatParams):
         if not self.noisy:
             raise ValueError("sample_noise needs a noisy network (noisy=True)")
         self._noise.draw(rng)
+        self.use_noise()
+
+    def use_noise(self) -> None:
+        """Compute with the noise in ``noise_blocks`` as it is, as ``MLP.use_noise``, until ``use_mean()``."""
+        if not self.noisy:
+            raise ValueError("use_noise needs a noisy network (noisy=True)")
         for (j, sigma_W, sigma_b), (eps_W, eps_b) in zip(self._noisy, self._eps):
             (W, b), (mu_W, mu_b) = self._noisy_wb[j], self._mean_wb[j]
             np.multiply(sigma_W, eps_W, out=W)

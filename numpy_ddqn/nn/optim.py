@@ -109,7 +109,8 @@ class Adam:
         self.t += 1
         b1, b2, w = self.beta1, self.beta2, self._work
         self.m *= b1
-        self.m += (1.0 - b1) * grad
+        np.multiply(grad, 1.0 - b1, out=w)          # (1 - b1) g, in the work buffer: no array made
+        self.m += w
         self.v *= b2
         np.multiply(grad, grad, out=w)
         w *= 1.0 - b2

@@ -10,6 +10,7 @@ from ..checkpoint import agent_from_checkpoint, agent_from_state, config_from_st
 from ..config import Config
 from ..errors import DivergenceError
 from ..nn import clip_grad_norm, global_norm
+from ..nn.noisy import FactorisedNoise
 from .build import build_parts
 from .masks import masked_argmax, random_legal_actions
 from .replay import Batch
@@ -48,6 +49,10 @@ class DDQNAgent:
         self.reuse = True                 # networks write into arrays they keep (MLP): no allocation per update
         self._grad = np.empty(self.online.n_params, config.dtype)   # flat gradient, reused by every update
         self.noisy = bool(getattr(self.online, "noisy", False))     # noisy layers: they explore, epsilon is 0
+        # a learning step's noise: the online network's then the target's, drawn in one Generator call (the same
+        # normals as two calls in that order)
+        self._update_noise = FactorisedNoise(self.online.noise_blocks + self.target.noise_blocks,
+                                             config.dtype) if self.noisy else None
 
     @property
     def epsilon(self) -> float:
@@ -151,10 +156,12 @@ class DDQNAgent:
         loss (its priority) and ``q`` the mean of the head's distribution."""
         B, rule = batch.action.shape[0], self.rule
         gamma = self.config.gamma if batch.discount is None else batch.discount   # n-step: gamma^m per transition
-        if self.noisy:                            # independent noise for the online and the target net
-            self.online.sample_noise(self.rngs.noise)
-            self.target.sample_noise(self.rngs.noise)
+        if self.noisy:                            # independent noise for the online and the target net, one draw
+            self._update_noise.draw(self.rngs.noise)
+            self.online.use_noise()
+            self.target.use_noise()
         # a raw rule (distributional) reads the head's (B, A, N) outputs where the others read Q (B, A)
+        q_mean = None                                     # raw: the distribution's mean Q_online(s), (B, A)
         if rule.sampled_taus:                     # IQN: taus ~ U(0, 1) from the noise stream (nn/implicit.py)
             q, cache, q_next_online, q_next_target, taus = self.online.learning_forwards(
                 self.target, batch.obs, batch.next_obs, self.rngs.noise, rule.online_next)
@@ -163,6 +170,9 @@ class DDQNAgent:
             q_both, cache = self.online.forward(np.concatenate((batch.obs, batch.next_obs)), self.reuse, rule.raw)
             q, q_next_online = q_both[:B], q_both[B:]
             cache = [x[:B] for x in cache]                # the s' half gets no gradient
+            if rule.raw:                                  # the means of s and s' at once, (2B, A): Q(s) for the
+                q_mean_both = self.online.head.mean(q_both)   # metrics, Q(s') all that Double selection reads
+                q_mean, q_next_online = q_mean_both[:B], q_mean_both[B:]
         else:
             (q, cache), q_next_online = self.online.forward(batch.obs, self.reuse, rule.raw), None
         extra = {} if batch.next_mask is None else {"mask_next": batch.next_mask}   # (B, A) bool: legal at s'
@@ -182,7 +192,9 @@ class DDQNAgent:
         if self.noisy:                            # back to the mean weights: evaluation, export, ``agent.online(x)``
             self.online.use_mean()
             self.target.use_mean()
-        return loss, self._grad, self.online.head.mean(q) if rule.raw else q, td_error
+        if rule.raw and q_mean is None:
+            q_mean = self.online.head.mean(q)
+        return loss, self._grad, q if q_mean is None else q_mean, td_error
 
     def update(self, batch: Batch) -> dict:
         """One gradient step on a batch; returns ``{loss, q_mean, q_max, td_abs_mean, grad_norm}``.

@@ -16,6 +16,7 @@ import numpy as np
 from ..nn.layers import arange
 from .checks import check_actions, check_rank, check_shape, check_transitions, check_weights
 from .masks import masked_argmax
+from ..nn.heads import categorical_mean
 
 
 def categorical_support(v_min, v_max, n_atoms, dtype=np.float32):   # -> z: (N,)
@@ -28,15 +29,17 @@ def categorical_support(v_min, v_max, n_atoms, dtype=np.float32):   # -> z: (N,)
 
 def atom_softmax(logits):                            # logits: (..., N) -> p: (..., N)
     """p_i = exp(l_i - max l) / sum_j exp(l_j - max l): stable for logits of any size (every exponent <= 0)."""
-    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    e = logits - logits.max(axis=-1, keepdims=True)
+    np.exp(e, out=e)
+    e /= np.add.reduce(e, axis=-1, keepdims=True)
+    return e
 
 
 def categorical_q_values(logits, z):                 # logits: (B, A, N), z: (N,) -> Q: (B, A)
     """Q(s, a) = sum_i p_i(s, a) z_i: the distribution's mean, which acting and Double selection use."""
     check_rank("logits", logits, 3, "(B, A, N)")
     check_shape("support z", z, logits.shape[2:])
-    return atom_softmax(logits) @ z
+    return categorical_mean(logits, z)
 
 
 def categorical_projection(probs, reward, terminated, discount, z):   # probs: (B, N) -> target: (B, N)
@@ -53,18 +56,25 @@ def categorical_projection(probs, reward, terminated, discount, z):   # probs: (
     check_transitions(B, reward, terminated, discount)
     v_min, v_max = z[0], z[-1]
     dz = (v_max - v_min) / (N - 1)
-    bootstrap = (discount * (1.0 - terminated))[:, np.newaxis]            # (B, 1): 0 at terminal s'
-    tz = reward[:, np.newaxis] + bootstrap * z                           # (B, N): the shifted atoms T z_j
-    # position on the support, clipped to [0, N - 1]: the same as clipping T z_j to [v_min, v_max] first
-    b = np.clip((tz - v_min) / dz, 0, N - 1)                             # (B, N)
+    bootstrap = discount * (1.0 - terminated)                            # (B,): 0 at terminal s'
+    # the position of T z_j on the support, (r + g z_j - v_min) / dz with z_j = v_min + j dz, is
+    # (r + (g - 1) v_min) / dz + g j: a (B,) start plus a (B,) step times the atom's index j
+    start = (reward + (bootstrap - 1.0) * v_min) / dz                     # (B,)
+    b = np.multiply.outer(bootstrap, np.arange(N, dtype=probs.dtype))    # (B, N)
+    b += start[:, np.newaxis]
+    np.clip(b, 0, N - 1, out=b)          # clipped to [0, N - 1]: the same as clipping T z_j to [v_min, v_max] first
     lower = np.floor(b)                                                  # (B, N)
-    upper_share = b - lower                                              # (B, N) in [0, 1)
-    lower = lower.astype(np.intp)
-    upper = np.minimum(lower + 1, N - 1)     # at b = N-1 the upper share is 0: no index past the end
-    offset = (arange(B) * N)[:, np.newaxis]                              # (B, 1): row b's first bin
-    index = np.concatenate(((offset + lower).ravel(), (offset + upper).ravel()))          # (2 B N,)
-    share = np.concatenate(((probs * (1.0 - upper_share)).ravel(), (probs * upper_share).ravel()))
-    return np.bincount(index, share, minlength=B * N).reshape(B, N).astype(probs.dtype, copy=False)
+    b -= lower                                                           # (B, N): the upper share, in [0, 1)
+    # flat bins of the (B * N) target: the lower neighbour, and the upper one next to it (at b = N - 1 that is
+    # the next row's first bin, or one past the end, and its share is exactly 0: it adds nothing there)
+    index = np.empty((2, B, N), np.intp)
+    np.add(lower, (arange(B) * N)[:, np.newaxis], out=index[0], casting="unsafe")   # whole numbers: exact
+    np.add(index[0], 1, out=index[1])
+    share = np.empty((2, B, N))                                          # float64, as bincount sums
+    np.multiply(probs, b, out=share[1])                                  # p_j * upper share
+    np.subtract(probs, share[1], out=share[0])                           # p_j * (1 - upper share)
+    target = np.bincount(index.reshape(-1), share.reshape(-1), minlength=B * N + 1)[:B * N]
+    return target.reshape(B, N).astype(probs.dtype, copy=False)
 
 
 def categorical_double_q_targets(reward, terminated, discount, logits_next_online, logits_next_target, z,
@@ -73,10 +83,17 @@ def categorical_double_q_targets(reward, terminated, discount, logits_next_onlin
 
     The online network selects the next action by its mean Q, the target network's distribution is
     projected. Pass the target logits twice for the plain C51 target (a* by the target network's mean).
+    ``logits_next_online`` may also be that mean Q_online(s') itself, (B, A), when the caller has it already
+    (the agent computes it with Q_online(s), over s and s' stacked).
     """
     check_rank("logits_next_target", logits_next_target, 3, "(B, A, N)")
-    check_shape("logits_next_online", logits_next_online, logits_next_target.shape)
-    a_star = masked_argmax(categorical_q_values(logits_next_online, z), mask_next)          # (B,)
+    if getattr(logits_next_online, "ndim", None) == 2:                   # Q_online(s'): (B, A)
+        check_shape("q_next_online", logits_next_online, logits_next_target.shape[:2])
+        q_next_online = logits_next_online
+    else:
+        check_shape("logits_next_online", logits_next_online, logits_next_target.shape)
+        q_next_online = categorical_q_values(logits_next_online, z)      # (B, A)
+    a_star = masked_argmax(q_next_online, mask_next)                                        # (B,)
     probs_next = atom_softmax(logits_next_target[arange(a_star.shape[0]), a_star])          # (B, N)
     return categorical_projection(probs_next, reward, terminated, discount, z)
 
@@ -95,16 +112,18 @@ def categorical_cross_entropy(logits, actions, target_probs, weights=None):   # 
     check_shape("target_probs", target_probs, (B, N))
     check_weights(weights, B)
     rows = arange(B)
-    taken = logits[rows, actions]                                        # (B, N)
-    shifted = taken - taken.max(axis=1, keepdims=True)                   # (B, N), <= 0: no overflow at 1e4
+    shifted = logits[rows, actions]                                      # (B, N), a copy
+    shifted -= shifted.max(axis=1, keepdims=True)                        # <= 0: no overflow at 1e4
     exp = np.exp(shifted)
-    sum_exp = exp.sum(axis=1, keepdims=True)                             # (B, 1), >= 1
-    log_p = shifted - np.log(sum_exp)                                    # (B, N) log-softmax
-    per_sample = -np.einsum("bn,bn->b", target_probs, log_p)             # (B,)
+    sum_exp = np.add.reduce(exp, axis=1, keepdims=True)                  # (B, 1), >= 1
+    shifted -= np.log(sum_exp)                                           # (B, N) log-softmax
+    per_sample = -np.einsum("bn,bn->b", target_probs, shifted)           # (B,)
     # d l_b / d logits = softmax * sum(m) - m (= p - m when the target sums to 1, as a projection does)
-    d_taken = (exp / sum_exp) * target_probs.sum(axis=1, keepdims=True) - target_probs   # (B, N)
-    scale = (1.0 / B) if weights is None else (weights / B)[:, np.newaxis]
-    loss = float(np.mean(per_sample if weights is None else weights * per_sample))
+    scale = (1.0 / B) if weights is None else (weights / B)[:, np.newaxis]   # (B, 1)
+    exp *= np.add.reduce(target_probs, axis=1, keepdims=True) / sum_exp  # (B, N): softmax * sum(m)
+    exp -= target_probs
+    exp *= scale
+    loss = float(np.add.reduce(per_sample if weights is None else weights * per_sample)) / B
     dlogits = np.zeros(logits.shape, logits.dtype)                       # (B, A, N)
-    dlogits[rows, actions] = d_taken * scale
+    dlogits[rows, actions] = exp
     return loss, dlogits, per_sample

@@ -140,7 +140,9 @@ class Rule(NamedTuple):
 
     ``raw=True``: the rule reads the head's raw ``outputs`` (B, A, N) (a distributional head) in place of q, and
     returns dL/d outputs, which the agent backpropagates through the head as it is; its ``learn`` then also takes
-    the keyword parameters ``rl/registry.py: rule_params`` gives (the support z; the taus and kappa).
+    the keyword parameters ``rl/registry.py: rule_params`` gives (the support z; the taus and kappa). With
+    ``online_next`` the agent passes Q_online(s') as the head's mean, (B, A), which is all Double selection reads
+    (it computes it with Q_online(s), which its metrics report, over s and s' stacked).
 
     ``sampled_taus=True`` (IQN): the network draws the taus of each update (``nn/implicit.py:
     ImplicitQuantileMLP.learning_forwards``: taus ~ U(0, 1) for the online net at s, independent ones for the target
