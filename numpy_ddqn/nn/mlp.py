@@ -144,10 +144,11 @@ class MLP(FlatParams):
             h = h.reshape(self.sizes[0])          # (1, n_in) or any shape of n_in values
         if self._one is None:                     # each layer's output (n_out,), and a 0-d LayerNorm statistic
             self._one = [np.empty(n, self.dtype) for n in self.sizes[1:]] + [np.empty((), self.dtype)]
+        norms = self._norms                       # [] without LayerNorms
         for i, ((W, b), z) in enumerate(zip(self._layers[:-1], self._one)):
             z = linear_forward(h, W, b, z, np.dot)   # (n_out,); np.dot: a vector-matrix product costs less
-            if self.layer_norm:
-                layernorm_forward_one(z, self._norms[i], stat=self._one[-1])   # in place
+            if norms:
+                layernorm_forward_one(z, norms[i], stat=self._one[-1])   # in place
             h = self._act_forward(z, out=z)
         W, b = self._layers[-1]
         return self.head.forward(linear_forward(h, W, b, self._one[-2], np.dot))
