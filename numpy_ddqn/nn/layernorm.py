@@ -121,6 +121,7 @@ def layernorm_forward_packed(x, params, eps=1e-5):   # x: (B, H) -> y: (B, H), p
     return y, np.concatenate((x_hat, inv_std), axis=1)
 
 
-def layernorm_backward_packed(dy, packed, gain):     # dy: (B, H) -> dx: (B, H), {"gain": (H,), "bias": (H,)}
-    """``layernorm_backward`` from ``layernorm_forward_packed``'s cache and the gain."""
-    return layernorm_backward(dy, (packed[:, :-1], packed[:, -1:], gain))
+def layernorm_backward_packed(dy, packed, gain, dgain=None, dbias=None):   # dy: (B, H) -> dx: (B, H), grads
+    """``layernorm_backward`` from ``layernorm_forward_packed``'s cache and the gain (``dgain``, ``dbias``: as
+    there)."""
+    return layernorm_backward(dy, (packed[:, :-1], packed[:, -1:], gain), dgain, dbias)
