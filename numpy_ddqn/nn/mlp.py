@@ -144,12 +144,14 @@ class MLP(FlatParams):
             h = h.reshape(self.sizes[0])          # (1, n_in) or any shape of n_in values
         if self._one is None:                     # each layer's output (n_out,), and a 0-d LayerNorm statistic
             self._one = [np.empty(n, self.dtype) for n in self.sizes[1:]] + [np.empty((), self.dtype)]
-        norms = self._norms                       # [] without LayerNorms
-        for i, ((W, b), z) in enumerate(zip(self._layers[:-1], self._one)):
-            z = linear_forward(h, W, b, z, np.dot)   # (n_out,); np.dot: a vector-matrix product costs less
-            if norms:
-                layernorm_forward_one(z, norms[i], stat=self._one[-1])   # in place
-            h = self._act_forward(z, out=z)
+        if self._norms:                           # LayerNorms: each in place between its linear layer and activation
+            for (W, b), z, norm in zip(self._layers[:-1], self._one, self._norms):
+                z = linear_forward(h, W, b, z, np.dot)
+                h = self._act_forward(layernorm_forward_one(z, norm, stat=self._one[-1]), out=z)
+        else:
+            for (W, b), z in zip(self._layers[:-1], self._one):
+                z = linear_forward(h, W, b, z, np.dot)   # (n_out,); np.dot: a vector-matrix product costs less
+                h = self._act_forward(z, out=z)
         W, b = self._layers[-1]
         return self.head.forward(linear_forward(h, W, b, self._one[-2], np.dot))
 
