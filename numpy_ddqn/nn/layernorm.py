@@ -8,8 +8,8 @@ nothing is carried between calls (unlike batch norm's running statistics). ``par
 Gallici et al. (2024) put it after each hidden linear layer, before the activation, to stabilise TD learning.
 
 Speed (a network of a few 64-wide layers: NumPy's per-call overhead is the cost): the row means are
-matrix-vector products with a cached vector of 1/H (``mean_vector``), the backward folds the gain into that
-vector, results go into arrays the caller gives (``out``, ``dgain``, ``dbias``), and ``layernorm_forward_one``
+matrix-vector products (with ones, or a cached vector of 1/H, ``mean_vector``), the backward folds the gain into
+that vector, results go into arrays the caller gives (``out``, ``dgain``, ``dbias``), and ``layernorm_forward_one``
 normalises one vector with scalar statistics: 11 NumPy calls for the forward, 11 for the backward, 6 for one vector.
 """
 from __future__ import annotations
