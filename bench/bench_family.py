@@ -35,7 +35,7 @@ VARIANTS = {
 """Variant name -> config overrides (one-step transitions everywhere, so every variant reads the same batch)."""
 
 
-def update_us(overrides: dict, timer=time.perf_counter) -> float:
+def update_us(overrides: dict, clock=time.perf_counter) -> float:
     """Median microseconds of one ``agent.update`` on a fixed batch of 64 (after a warm-up)."""
     config = Config(**{**dict(batch_size=64, n_step=1, hidden_sizes=(64, 64), buffer_size=10_000), **overrides})
     agent = DDQNAgent(4, 2, config)
@@ -44,7 +44,7 @@ def update_us(overrides: dict, timer=time.perf_counter) -> float:
         agent.replay.add(rng.normal(size=4).astype(np.float32), int(rng.integers(2)), 1.0,
                          rng.normal(size=4).astype(np.float32), False)
     batch = agent.replay.sample(64, agent.rngs.replay, 0.4)
-    return median_us(lambda: agent.update(batch), number=100, repeat=7, warmup=30, timer=timer)
+    return median_us(lambda: agent.update(batch), number=100, repeat=7, warmup=30, clock=clock)
 
 
 def main():

@@ -3,9 +3,10 @@
     OPENBLAS_NUM_THREADS=1 python bench/bench_layers.py [--rounds 5] [--cpu]
 
 The default CartPole config (4-64-64-2 tanh MLP, batch 64, Adam, Double DQN), with ``noisy``, ``layer_norm`` or
-both switched on. Variants are timed interleaved, round after round, and each round's time is divided by the
-default's of the same round: the table gives the median microseconds and the median ratio. ``--cpu`` times CPU time
-(``time.process_time``) instead of wall time: steadier when other jobs share the machine.
+both switched on; ``act`` is epsilon-greedy at epsilon's floor (noisy: a new draw of the noise), ``act-greedy`` the
+greedy action on the mean weights. Variants are timed interleaved, round after round, and each round's time is divided by the
+default's of the same round: the table gives the median microseconds and the median ratio. ``--cpu`` times this
+process's CPU time (``time.process_time``) instead of wall time: steadier on a loaded machine.
 """
 from __future__ import annotations
 
@@ -32,18 +33,21 @@ def agent_of(fields):
     return agent
 
 
-def run(rounds, timer=time.perf_counter):
+def run(rounds, clock=time.perf_counter):
     agents = {name: agent_of(fields) for name, fields in VARIANTS.items()}
     batches = {name: a.replay.sample(64, a.rngs.replay, 1.0) for name, a in agents.items()}
     obs = np.random.default_rng(1).normal(size=4).astype(np.float32)
-    times = {(name, what): [] for name in VARIANTS for what in ("update", "act")}
+    times = {(name, what): [] for name in VARIANTS for what in ("update", "act", "act-greedy")}
     for _ in range(rounds):                              # interleaved: every variant once per round
         for name, agent in agents.items():
-            times[name, "update"].append(median_us(lambda: agent.update(batches[name]), number=100,
-                                                          repeat=5, timer=timer))
-            times[name, "act"].append(median_us(lambda: agent.act(obs), number=200, repeat=5, timer=timer))
+            times[name, "update"].append(median_us(lambda: agent.update(batches[name]), number=100, repeat=5,
+                                                           clock=clock))
+            times[name, "act"].append(median_us(lambda: agent.act(obs), number=200, repeat=5,
+                                                        clock=clock))
+            times[name, "act-greedy"].append(median_us(lambda: agent.act(obs, greedy=True), number=200, repeat=5,
+                                                               clock=clock))
     rows = []
-    for what in ("update", "act"):
+    for what in ("update", "act", "act-greedy"):
         base = np.array(times["default", what])
         for name in VARIANTS:
             t = np.array(times[name, what])
@@ -55,6 +59,6 @@ def run(rounds, timer=time.perf_counter):
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
-    p.add_argument("--cpu", action="store_true", help="CPU time (time.process_time) instead of wall time")
+    p.add_argument("--cpu", action="store_true", help="time CPU time (process_time), not wall time")
     a = p.parse_args()
     print_table(run(a.rounds, time.process_time if a.cpu else time.perf_counter), ["bench", "variant", "us", "ratio"])

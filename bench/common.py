@@ -20,17 +20,18 @@ RESULTS = HERE / "results.jsonl"             # the project's recorded history (t
 LOCAL_RESULTS = HERE / "out" / "results.jsonl"  # where a run appends by default (untracked)
 
 
-def median_us(fn, number=200, repeat=15, warmup=50, timer=time.perf_counter):
-    """Median over ``repeat`` runs of the mean time of ``number`` calls of ``fn()``, in microseconds (wall time;
-    ``timer=time.process_time``: this process's CPU time, steadier on a machine shared with other jobs)."""
+def median_us(fn, number=200, repeat=15, warmup=50, clock=time.perf_counter):
+    """Median over ``repeat`` runs of the mean time of ``number`` calls of ``fn()``, in microseconds.
+
+    ``clock=time.process_time``: this process's CPU time, steadier than wall time on a loaded machine."""
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeat):
-        t0 = timer()
+        t0 = clock()
         for _ in range(number):
             fn()
-        times.append((timer() - t0) / number * 1e6)
+        times.append((clock() - t0) / number * 1e6)
     return float(np.median(times))
 
 

@@ -5,7 +5,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gradients import check_grad
-from numpy_ddqn.nn.layernorm import init_layernorm, layernorm_backward, layernorm_forward
+from numpy_ddqn.nn import MLP
+from numpy_ddqn.nn.layernorm import (init_layernorm, layernorm_backward, layernorm_forward,
+                                     layernorm_forward_one)
 
 seeds = st.integers(0, 2**32 - 1)
 
@@ -66,3 +68,58 @@ def test_bad_shapes_are_one_clear_error():
         layernorm_forward(np.zeros(4), init_layernorm(4))
     with pytest.raises(ValueError, match="gain must have shape"):
         layernorm_forward(np.zeros((2, 4)), init_layernorm(3))
+
+
+@given(B=st.integers(1, 6), H=st.integers(1, 70), seed=seeds, scale=st.sampled_from([1e-3, 1.0, 30.0]))
+def test_one_vector_equals_the_batched_forward_row_by_row(B, H, seed, scale):
+    """layernorm_forward_one (scalar statistics, in place) gives each row of the batched forward, float64."""
+    x, params, _ = draw(B, H, seed, scale)
+    y, _ = layernorm_forward(x, params)
+    stat = np.empty(())
+    for b in range(B):
+        row = x[b].copy()
+        assert layernorm_forward_one(row, params, stat=stat) is row                 # written into x
+        np.testing.assert_allclose(row, y[b], rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(layernorm_forward_one(x[0].copy(), params), y[0], rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("H", [1, 5, 64])
+def test_one_constant_vector_gives_the_bias_as_the_batched_forward(H):
+    rng = np.random.default_rng(4)
+    params = {"gain": rng.normal(size=H), "bias": rng.normal(size=H)}
+    x = np.full(H, 7.25)
+    np.testing.assert_array_equal(layernorm_forward_one(x.copy(), params), params["bias"])
+    np.testing.assert_array_equal(layernorm_forward(x[np.newaxis], params)[0][0], params["bias"])
+
+
+def test_out_arguments_are_written_and_give_the_same_values():
+    """forward's ``out`` (x itself allowed) and backward's ``dgain``, ``dbias``, ``out`` (dy itself allowed)."""
+    x, params, dy = draw(4, 7, 3)
+    y, cache = layernorm_forward(x, params)
+    dx, grads = layernorm_backward(dy, cache)
+    x2, dy2, dgain, dbias = x.copy(), dy.copy(), np.empty(7), np.empty(7)
+    y2, cache2 = layernorm_forward(x2, params, out=x2)
+    assert y2 is x2
+    dx2, grads2 = layernorm_backward(dy2, cache2, dgain, dbias, out=dy2)
+    assert dx2 is dy2 and grads2["gain"] is dgain and grads2["bias"] is dbias
+    np.testing.assert_array_equal(y2, y)
+    np.testing.assert_array_equal(dx2, dx)
+    np.testing.assert_array_equal(dgain, grads["gain"])
+    np.testing.assert_array_equal(dbias, grads["bias"])
+
+
+@pytest.mark.parametrize("sizes", [(4, 64, 64, 2), (3, 5, 2), (6, 16, 9, 33, 4), (2, 1, 3)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_mlp_forward_one_with_layernorm_equals_the_batched_forward(sizes, dtype):
+    """The acting path (one vector, scalar statistics) against a one-row and a many-row forward; float32 only up
+    to rounding (the statistics' square root is float64), and a constant input row too."""
+    net = MLP(sizes, "tanh", dtype, np.random.default_rng(1), layer_norm=True, head="dueling")
+    rng = np.random.default_rng(2)
+    for p in net.params[2 * net.n_layers:]:
+        p += 0.3 * rng.normal(size=p.shape)
+    x = np.vstack([rng.normal(size=(5, sizes[0])), np.full((1, sizes[0]), 0.5)]).astype(dtype)
+    q = net(x)
+    tol = {"rtol": 1e-12, "atol": 1e-12} if dtype == np.float64 else {"rtol": 1e-5, "atol": 1e-5}
+    for i in range(len(x)):
+        np.testing.assert_allclose(net.forward_one(x[i]), q[i], **tol)
+        np.testing.assert_allclose(net.forward_one(x[i]), net(x[i:i + 1])[0], **tol)

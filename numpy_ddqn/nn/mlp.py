@@ -14,7 +14,7 @@ import numpy.typing
 
 from .flat import FlatParams
 from .heads import get_head
-from .layernorm import layernorm_backward_packed, layernorm_forward_packed
+from .layernorm import layernorm_backward, layernorm_forward, layernorm_forward_one
 from .layers import ACTIVATIONS, linear_backward, linear_forward
 from .noisy import FactorisedNoise, init_noisy_linear
 
@@ -104,7 +104,8 @@ class MLP(FlatParams):
 
         ``cache[i]`` is the input of linear layer i: the network input, then each hidden
         activation, which is also what the activation's backward needs (tanh' = 1 - h**2,
-        relu' = [h > 0]).
+        relu' = [h > 0]). With LayerNorms, each one's ``x_hat`` (B, H) and ``inv_std`` (B, 1) follow, in
+        layer order: every entry is batch-first, so a caller may slice the cache by rows.
 
         ``reuse=True`` writes every layer's output into arrays this network keeps for batches of B
         rows (made on the first such call): the training step's way, allocating nothing. The output
@@ -119,9 +120,9 @@ class MLP(FlatParams):
         cache, norm_cache = [h], []
         for i, ((W, b), z) in enumerate(zip(self._layers[:-1], z_out)):
             z = linear_forward(h, W, b, out=z)    # (B, n_out)
-            if self.layer_norm:                   # LN before the activation; its cache: (B, n_out + 1)
-                z, packed = layernorm_forward_packed(z, self._norms[i])
-                norm_cache.append(packed)
+            if self.layer_norm:                   # LN before the activation, in place; keeps x_hat, inv_std
+                z, (x_hat, inv_std, _) = layernorm_forward(z, self._norms[i], out=z)
+                norm_cache += (x_hat, inv_std)    # (B, n_out), (B, 1)
             h = self._act_forward(z, out=z)       # activation in place
             cache.append(h)
         W, b = self._layers[-1]
@@ -136,21 +137,25 @@ class MLP(FlatParams):
         """The Q-values of one input vector: acting on a single observation.
 
         The same layers as ``forward`` through vector-matrix products (``np.dot``) into arrays kept
-        between calls: about half the cost of a one-row ``forward``, with the same values. The result
-        is overwritten by the next call.
+        between calls, and LayerNorms with scalar statistics (``layernorm_forward_one``): about half the
+        cost of a one-row ``forward``, with the same values (with LayerNorms, up to rounding in float32).
+        The result is overwritten by the next call.
         """
         h = np.asarray(x, dtype=self.dtype)
         if h.shape != self.sizes[:1]:
             h = h.reshape(self.sizes[0])          # (1, n_in) or any shape of n_in values
-        if self.layer_norm:                       # LayerNorm works on rows: a one-row forward
-            return self.forward(h[np.newaxis])[0][0]
-        if self._one is None:
-            self._one = [np.empty(n, self.dtype) for n in self.sizes[1:]]
-        for (W, b), z in zip(self._layers[:-1], self._one):
-            z = linear_forward(h, W, b, z, np.dot)   # (n_out,); np.dot: a vector-matrix product costs less
-            h = self._act_forward(z, out=z)
+        if self._one is None:                     # each layer's output (n_out,), and a 0-d LayerNorm statistic
+            self._one = [np.empty(n, self.dtype) for n in self.sizes[1:]] + [np.empty((), self.dtype)]
+        if self._norms:                           # LayerNorms: each in place between its linear layer and activation
+            for (W, b), z, norm in zip(self._layers[:-1], self._one, self._norms):
+                z = linear_forward(h, W, b, z, np.dot)
+                h = self._act_forward(layernorm_forward_one(z, norm, stat=self._one[-1]), out=z)
+        else:
+            for (W, b), z in zip(self._layers[:-1], self._one):
+                z = linear_forward(h, W, b, z, np.dot)   # (n_out,); np.dot: a vector-matrix product costs less
+                h = self._act_forward(z, out=z)
         W, b = self._layers[-1]
-        return self.head.forward(linear_forward(h, W, b, self._one[-1], np.dot))
+        return self.head.forward(linear_forward(h, W, b, self._one[-2], np.dot))
 
     def backward(self, dout: np.ndarray, cache: list[np.ndarray], out: np.ndarray | None = None,
                  reuse: bool = False) -> tuple[list[np.ndarray], np.ndarray]:    # dout: (B, n_out) -> grads like params
@@ -176,9 +181,10 @@ class MLP(FlatParams):
                                        need_dx=i > 0, dx=work.dx[i])
             if i > 0:                             # through the previous layer's activation
                 dz = self._act_backward(dx, x, out=work.dz[i])
-                if n_norms:                       # and its LayerNorm
-                    dz, g = layernorm_backward_packed(dz, cache[L + i - 1], self._norms[i - 1]["gain"])
-                    grads[2 * L + 2 * (i - 1)][...], grads[2 * L + 2 * (i - 1) + 1][...] = g["gain"], g["bias"]
+                if n_norms:                       # and its LayerNorm, in place; dgain, dbias straight into grads
+                    k = L + 2 * (i - 1)           # its x_hat, inv_std in the cache; its dgain, dbias in grads
+                    dz, _ = layernorm_backward(dz, (cache[k], cache[k + 1], self._norms[i - 1]["gain"]),
+                                               grads[L + k], grads[L + k + 1], out=dz)
         if self.noisy:                            # dsigma = dmu * eps (the draw held fixed); 0 for the mean forward
             d_sigma = flat_grad[self._sigma_start:]
             if self._noise_on:

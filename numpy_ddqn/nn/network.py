@@ -264,8 +264,7 @@ class Network(FlatParams):
                 dh = dh.reshape(c.shape)
             elif kind == "layernorm":
                 j = op.param
-                dh, g = layernorm_backward_packed(dh, c, self.params[2 * j])
-                grads[2 * j][...], grads[2 * j + 1][...] = g["gain"], g["bias"]
+                dh, _ = layernorm_backward_packed(dh, c, self.params[2 * j], grads[2 * j], grads[2 * j + 1])
             else:
                 dh = ACTIVATIONS[kind][1](dh, c)
         for (j, _, _), (eps_W, eps_b), k in zip(self._noisy, self._eps, range(2 * self.n_layers, len(grads), 2)):
