@@ -116,7 +116,8 @@ def test_the_allocation_free_update_learns_exactly_what_the_allocating_one_does(
     """The agent's updates write into arrays the networks keep (reuse=True) and act through forward_one; with
     both switched off (every array new, acting by a one-row forward) 100 updates end on the same weights."""
     def trained(fast):
-        agent = DDQNAgent(4, 3, Config(learning_starts=32, batch_size=32, hidden_sizes=(16, 8), seed=5, **fields))
+        agent = DDQNAgent(4, 3, Config(learning_starts=32, batch_size=32, hidden_sizes=(16, 8), seed=5, train_freq=2,
+                                     **fields))
         if not fast:
             agent.reuse = False
         rng = np.random.default_rng(0)
