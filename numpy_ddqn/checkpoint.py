@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .config import BEFORE_THE_FIELD, Config
+from .config import Config
 from .errors import CheckpointError, ConfigError
 from .policy import Policy, write_atomic
 
@@ -94,12 +94,9 @@ def load_checkpoint(path: str | Path) -> dict:
 
 
 def config_from_state(state: dict, source: object = "checkpoint") -> Config:
-    """The ``Config`` a checkpoint state was trained with; ``CheckpointError`` if missing or invalid.
-
-    A field the saved config lacks (the checkpoint is older than the field) takes the value runs had before it
-    existed (``config.BEFORE_THE_FIELD``) if the default has changed since, else today's default."""
+    """The ``Config`` a checkpoint state was trained with; ``CheckpointError`` if missing or invalid."""
     try:
-        return Config.from_dict({**BEFORE_THE_FIELD, **state["config"]})
+        return Config.from_dict(state["config"])
     except ConfigError as e:
         raise CheckpointError(f"{source} holds an invalid config: {e}") from None
     except (KeyError, TypeError) as e:

@@ -180,12 +180,6 @@ class Config:
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 
-BEFORE_THE_FIELD = {"layer_norm": False}
-"""Fields whose default is not what runs did before the field existed: a checkpoint written by an older version
-(numpy_ddqn 0.2 had no ``layer_norm``) was trained with these values, whatever the default is now.
-``checkpoint.config_from_state`` fills them in where a saved config lacks them; a config file or flags get
-today's defaults."""
-
 
 def _bad(name, value, allowed):
     return ConfigError(f"config field '{name}' = {value!r} is invalid: {allowed}")

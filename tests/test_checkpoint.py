@@ -98,22 +98,6 @@ def test_missing_file():
         load_checkpoint("/nonexistent/c.npz")
 
 
-def test_a_saved_config_without_a_newer_field_gets_what_runs_did_before_it(monkeypatch):
-    """A field added later with a default other than the old behaviour (layer_norm) reads as it was before."""
-    import dataclasses
-
-    from numpy_ddqn import checkpoint
-    from numpy_ddqn.config import BEFORE_THE_FIELD, Config
-    old = {k: v for k, v in Config().to_dict().items() if k not in BEFORE_THE_FIELD}
-    assert all(getattr(checkpoint.config_from_state({"config": old}), k) == v for k, v in BEFORE_THE_FIELD.items())
-    saved = {**old, "layer_norm": not BEFORE_THE_FIELD["layer_norm"]}             # a saved value always wins
-    assert checkpoint.config_from_state({"config": saved}).layer_norm is (not BEFORE_THE_FIELD["layer_norm"])
-    # whatever today's default is: with the default flipped, the old config still reads as before the field
-    flipped = dataclasses.replace(Config(), layer_norm=not BEFORE_THE_FIELD["layer_norm"])
-    monkeypatch.setattr(Config, "from_dict", classmethod(lambda cls, data, base=None: flipped.replace(**data)))
-    assert checkpoint.config_from_state({"config": old}).layer_norm is BEFORE_THE_FIELD["layer_norm"]
-
-
 def test_a_checkpoint_written_by_numpy_ddqn_0_2_loads_acts_alike_and_trains_on(tmp_path):
     """tests/fixtures/checkpoint-0.2-*.npz: written at e45ef66 (before the registries) by a dueling, prioritized,
     3-step agent with its replay, 2 steps into an episode; its Q-values on 16 observations were saved beside it."""
