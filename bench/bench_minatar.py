@@ -62,8 +62,16 @@ def run(env_id, seed, runs, steps, changes):
     return row
 
 
-def figure(env_ids, runs, out):
-    """One panel per env: each seed's greedy evaluation curve and their mean."""
+def recorded_curves(env_id, path):
+    """``{seed: [(step, mean), ...]}`` of the MinAtar preset's finished runs (no changes) in a results file."""
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    return {r["seed"]: [tuple(p) for p in r["curve"]] for r in rows
+            if r.get("bench") == "minatar-learn" and r.get("env") == env_id and not r.get("changes")}
+
+
+def figure(env_ids, runs, out, label="", beside=None):
+    """One panel per env: each seed's greedy evaluation curve and their mean; ``beside``, a results file: the
+    preset's recorded curves drawn dashed beside them (``label`` names the runs' configuration)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -76,8 +84,11 @@ def figure(env_ids, runs, out):
             if points:
                 curves[folder.name.rsplit("seed", 1)[-1]] = points
                 steps, means = zip(*points)
-                ax.plot(steps, means, lw=1, alpha=0.6, label=f"seed {folder.name.rsplit('seed', 1)[-1]}")
-        if curves:
+                ax.plot(steps, means, lw=1.5 if beside else 1, alpha=0.6 if not beside else 0.9,
+                        label=f"{label + ', ' if label else ''}seed {folder.name.rsplit('seed', 1)[-1]}")
+        for seed, points in (recorded_curves(env_id, beside) if beside else {}).items():
+            ax.plot(*zip(*points), lw=1, ls="--", alpha=0.7, label=f"DDQN preset, seed {seed} (recorded)")
+        if len(curves) > 1:
             common = sorted(set.intersection(*(set(s for s, _ in p) for p in curves.values())))
             if common:
                 mean = [np.mean([dict(p)[s] for p in curves.values()]) for s in common]
@@ -121,10 +132,13 @@ def main():
     p.add_argument("--runs", default=str(RUNS), help="folder of the run folders")
     p.add_argument("--figure", nargs="+", metavar="ENV", help="draw the curves of these envs' runs and stop")
     p.add_argument("--figure-out", default=str(HERE / "figures" / "minatar.png"))
+    p.add_argument("--label", default="", help="--figure: the configuration the runs' curves are labelled with")
+    p.add_argument("--beside", metavar="RESULTS", help="--figure: draw the preset's recorded curves of this results "
+                                                     "file beside the runs' (e.g. bench/results.jsonl)")
     p.add_argument("--table", nargs="+", metavar="ENV", help="print these envs' evaluations as a markdown table and stop")
     args = p.parse_args()
     if args.figure:
-        figure(args.figure, args.runs, args.figure_out)
+        figure(args.figure, args.runs, args.figure_out, args.label, args.beside)
         return
     if args.table:
         table(args.table, args.runs)
