@@ -214,6 +214,26 @@ def local_sweep(tmp_path_factory):
     return spec, run_sweep(spec, folder / "out", backend="local", jobs=2, echo=lines.append), lines
 
 
+def test_the_summary_gives_the_bad_tail_as_a_percentile():
+    """The 90th percentile of steps (the 10th of a final return) by linear interpolation between order statistics."""
+    from numpy_ddqn.sweep.run import markdown_table, summarize
+    from numpy_ddqn.sweep.spec import SweepSpec
+    steps = [3000, 9000, 4000, 15000, 5000, 2000, 8000, 6000, 7000, 11000, 10000]      # 11 seeds, sorted: 2k..15k
+    rows = [{"config": "c00", "seed": i, "status": "ok", "solved": True, "steps_to_solve": v, "final_eval": -v,
+             "train_wall_s": 1.0} for i, v in enumerate(steps)]
+    ordered = sorted(steps)
+    naive = ordered[9] + 0.0 * (ordered[10] - ordered[9])        # rank 0.9 * (11 - 1) = 9 exactly
+    for metric, expected in (("steps_to_solve", naive), ("final_eval", -naive)):
+        spec = SweepSpec(env_id="CartPole-v1", seeds=tuple(range(11)), metric=metric)
+        (entry,) = summarize(spec, [("c00", "base", {})], rows, reps=100)
+        assert entry["p90"] == expected
+    spec = SweepSpec(env_id="CartPole-v1", seeds=tuple(range(10)))
+    (entry,) = summarize(spec, [("c00", "base", {})], rows[:10], reps=100)          # 10 seeds: rank 8.1
+    ordered = sorted(steps[:10])
+    assert entry["p90"] == pytest.approx(ordered[8] + 0.1 * (ordered[9] - ordered[8]))
+    assert "| 90th percentile |" in markdown_table(spec, [entry])
+
+
 def test_a_tiny_sweep_on_the_local_backend(local_sweep):
     _, result, lines = local_sweep
     assert not result.interrupted and len(result.rows) == 4
@@ -226,7 +246,7 @@ def test_a_tiny_sweep_on_the_local_backend(local_sweep):
         assert (run_dir / "log.jsonl").is_file() and (run_dir / "last.npz").is_file()
     assert [e["runs"] for e in result.table] == [2, 2]
     md = (result.folder / "results.md").read_text()
-    assert "| c00: learning_rate=0.001 | 2 | 0/2 | 2,000 | 2,000 (2,000-2,000) | seed 0: 2,000 (unsolved) |" in md
+    assert "| c00: learning_rate=0.001 | 2 | 0/2 | 2,000 | 2,000 (2,000-2,000) | 2,000 | seed 0: 2,000 (unsolved) |" in md
     assert sum(line.startswith("[") for line in lines) == 4
     assert len((result.folder / "trials.jsonl").read_text().splitlines()) == 4
 

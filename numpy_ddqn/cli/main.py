@@ -121,7 +121,8 @@ def build_parser():
     w = sub.add_parser("sweep", help="a multi-seed study or hyperparameter sweep from a TOML / JSON spec",
                        description="Run every (configuration, seed) of a sweep spec, each into its own run folder "
                                    "under the sweep folder, and write results.md (runs solved, median and IQM of "
-                                   "the metric with a 95% bootstrap CI, worst seed, median training time). "
+                                   "the metric with a 95% bootstrap CI, 90th percentile, worst seed, median "
+                                   "training time). "
                                    "Running the same command again resumes: finished trials are skipped.")
     w.add_argument("spec", type=Path, metavar="SPEC", help="the sweep spec (.toml or .json)")
     w.add_argument("--out", type=_folder, help="sweep folder (default: sweeps/SPEC-NAME in the current directory)")

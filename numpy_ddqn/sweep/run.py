@@ -89,8 +89,9 @@ class SweepResult:
 
 def summarize(spec: SweepSpec, configs: list, rows: list, reps: int = 50_000) -> list:
     """One dict per configuration (in spec order): runs, solved, errors, median, IQM with its 95% bootstrap
-    CI, worst seed, median training time. Unsolved runs count as the budget; errored runs are left out
-    of the figures and counted apart."""
+    CI, 90th percentile (the 10th for ``final_eval``: the bad tail either way; NumPy's linear interpolation), worst
+    seed, median training time. Unsolved runs count as the budget; errored runs are left out of the figures and
+    counted apart."""
     higher_better = METRICS[spec.metric] == "max"
     key = spec.metric
     table = []
@@ -103,6 +104,7 @@ def summarize(spec: SweepSpec, configs: list, rows: list, reps: int = 50_000) ->
             values = np.array([r[key] for r in ok], dtype=float)
             worst = (min if higher_better else max)(ok, key=lambda r: r[key])
             entry.update(median=float(np.median(values)), iqm=float(iqm(values)),
+                         p90=float(np.percentile(values, 10 if higher_better else 90)),
                          ci=bootstrap_ci(values, reps=reps, seed=0), worst_seed=worst["seed"], worst=worst[key],
                          worst_solved=bool(worst.get("solved")),
                          median_train_s=float(np.median([r["train_wall_s"] for r in ok])))
@@ -117,17 +119,18 @@ def _num(v, metric):
 def markdown_table(spec: SweepSpec, table: list) -> str:
     """The results table in Markdown, one row per configuration."""
     what = "steps" if spec.metric == "steps_to_solve" else "final eval"
-    lines = [f"| configuration | runs | solved | median {what} | IQM {what} (95% CI) | worst seed | median training s |",
-             "|---|---|---|---|---|---|---|"]
+    tail = "10th" if METRICS[spec.metric] == "max" else "90th"
+    lines = [f"| configuration | runs | solved | median {what} | IQM {what} (95% CI) | {tail} percentile | worst seed "
+             f"| median training s |", "|---|---|---|---|---|---|---|---|"]
     for e in table:
         runs = f"{e['runs']}" + (f" ({e['errors']} error{'s' * (e['errors'] > 1)})" if e["errors"] else "")
         if "median" in e:
             m = spec.metric
             unsolved = " (unsolved)" if m == "steps_to_solve" and not e["worst_solved"] else ""
             figures = [_num(e["median"], m), f"{_num(e['iqm'], m)} ({_num(e['ci'][0], m)}-{_num(e['ci'][1], m)})",
-                       f"seed {e['worst_seed']}: {_num(e['worst'], m)}{unsolved}", f"{e['median_train_s']:.2f}"]
+                       _num(e["p90"], m), f"seed {e['worst_seed']}: {_num(e['worst'], m)}{unsolved}", f"{e['median_train_s']:.2f}"]
         else:
-            figures = ["", "", "", ""]
+            figures = ["", "", "", "", ""]
         lines.append(f"| {e['config']}: {e['label']} | {runs} | {e['solved']}/{e['scored']} | " + " | ".join(figures) + " |")
     return "\n".join(lines) + "\n"
 
