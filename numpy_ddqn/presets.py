@@ -13,9 +13,10 @@ NAMED_PRESETS = {
     "tanh-sgd": dict(activation="tanh", optimizer="sgd", momentum=0.0, learning_rate=3e-2, train_freq=1),
     # Rainbow (Hessel et al. 2018): Double selection, dueling per atom, prioritized replay on the cross-entropy,
     # 3-step returns, noisy layers (epsilon-greedy off), C51 with 51 atoms on Rainbow's [-10, 10] (set v_min / v_max to the env's
-    # return range: on CartPole-v1, gamma = 0.99, returns reach 100; see bench/FAMILY.md)
+    # return range: on CartPole-v1, gamma = 0.99, returns reach 100; see bench/FAMILY.md); Munchausen's targets
+    # off, as the LunarLander-v3 preset has them (they are for Q-values, not distributions)
     "rainbow": dict(double=True, dueling=True, prioritized=True, n_step=3, distribution="categorical", n_atoms=51,
-                    v_min=-10.0, v_max=10.0, noisy=True),
+                    v_min=-10.0, v_max=10.0, noisy=True, munchausen=False),
     # Munchausen DQN with the paper's settings (alpha 0.9, tau 0.03, l0 -1; bench/MASKS.md for CartPole-v1)
     "munchausen": dict(munchausen=True, m_alpha=0.9, m_tau=0.03, m_l0=-1.0),
 }
