@@ -34,8 +34,10 @@ def preset_name(env_id: str) -> str | None:
 
 PRESETS = {
     "CartPole-v1": {},
-    # 5-step returns: 5/5 seeds solve within 20,000 steps, one-step 1/5 (bench/ABLATION.md)
-    "Acrobot-v1": dict(total_steps=100_000, learning_rate=6.3e-4, buffer_size=50_000, batch_size=128,
+    # 5-step returns (one-step solved 1/5 seeds within 20,000 steps, bench/ABLATION.md) and Munchausen's targets with
+    # the paper's settings (chosen on seeds 0..9 against LayerNorm and a shorter epsilon schedule, reported on
+    # held-out seeds 100..109 in bench/PRESETS.md)
+    "Acrobot-v1": dict(**NAMED_PRESETS["munchausen"], total_steps=100_000, learning_rate=6.3e-4, buffer_size=50_000, batch_size=128,
                        learning_starts=1_000, gamma=0.99, target_update_interval=250, train_freq=4,
                        gradient_steps=4, exploration_steps=12_000, epsilon_end=0.1,
                        hidden_sizes=(256, 256), activation="relu"),
