@@ -67,5 +67,5 @@ for _game in ("Breakout", "SpaceInvaders"):
     for _version in ("v0", "v1"):
         PRESETS[f"MinAtar/{_game}-{_version}"] = dict(MINATAR)
 """Per-env hyperparameters (Acrobot, MountainCar and LunarLander follow rl-zoo's tuned DQN, with the n-step
-returns measured to help: 5 steps for Acrobot and MountainCar, 3 for LunarLander; MinAtar follows its
-reference agent, above)."""
+returns measured to help: 5 steps for Acrobot and MountainCar, 3 for LunarLander; Acrobot and LunarLander take
+Munchausen's targets, bench/PRESETS.md; MinAtar follows its reference agent, above)."""
