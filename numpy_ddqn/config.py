@@ -240,7 +240,8 @@ def _validate(c):
         raise _bad("n_atoms", c.n_atoms, "must be an integer >= 2 (a categorical support has two ends)")
     if c.munchausen and c.distribution != "none":
         raise _bad("munchausen", c.munchausen, f"is a target for Q-values, not for distribution={c.distribution}: "
-                                               f"use one or the other")
+                                               f"use one or the other (munchausen=false, flag --no-munchausen, "
+                                               f"turns it off where a preset, e.g. LunarLander-v3's, sets it)")
     if c.distribution == "implicit" and c.layers:
         raise _bad("layers", c.layers, "is not supported with distribution=implicit (IQN is built on hidden_sizes "
                                        "networks here): use hidden_sizes")

@@ -52,6 +52,18 @@ def test_the_config_selects_munchausen_and_binds_its_settings():
     assert Config(**NAMED_PRESETS["munchausen"]).munchausen
 
 
+def test_a_preset_with_munchausen_takes_the_rainbow_preset_and_says_how_to_take_a_distribution():
+    # the classic-control presets have Munchausen's targets (bench/PRESETS.md); they are for Q-values, so a
+    # distribution needs them off
+    assert all(Config.for_env(env).munchausen for env in ("Acrobot-v1", "MountainCar-v0", "LunarLander-v3"))
+    assert not Config.for_env("CartPole-v1").munchausen
+    rainbow = Config.for_env("LunarLander-v3", **NAMED_PRESETS["rainbow"])
+    assert rainbow.distribution == "categorical" and not rainbow.munchausen
+    with pytest.raises(ConfigError, match="munchausen=false, flag --no-munchausen"):
+        Config.for_env("LunarLander-v3", distribution="quantile")
+    assert Config.for_env("LunarLander-v3", distribution="quantile", munchausen=False).distribution == "quantile"
+
+
 @pytest.mark.parametrize("field, value", [("m_tau", 0.0), ("m_tau", -1.0), ("m_l0", 0.5), ("m_alpha", -0.1),
                                           ("m_tau", float("nan"))])
 def test_bad_munchausen_settings_are_one_line_config_errors(field, value):
