@@ -136,25 +136,6 @@ def test_a_layernorm_agent_exports_a_policy_of_layers(fields, tmp_path):
     np.testing.assert_array_equal(again.q_values(obs), policy.q_values(obs))
 
 
-@pytest.mark.parametrize("fields", [dict(), dict(layers="dense8,relu,dense8,relu")])
-def test_the_updates_one_draw_is_the_online_draw_then_the_target_draw(fields):
-    """The update draws both networks' noise in one Generator call: the same noise as ``online.sample_noise`` then
-    ``target.sample_noise`` from the same stream (so the learned weights are those of two draws, bit for bit)."""
-    agent = DDQNAgent(3, 2, Config(noisy=True, **{**SMALL, **fields}))
-    drive(agent, 20, 0)
-    copy = np.random.default_rng()
-    copy.bit_generator.state = agent.rngs.noise.bit_generator.state
-    agent.gradient(agent.replay.sample(8, agent.rngs.replay))
-    twin = DDQNAgent(3, 2, Config(noisy=True, **{**SMALL, **fields}))
-    twin.online.sample_noise(copy)
-    twin.target.sample_noise(copy)
-    for net, twin_net in ((agent.online, twin.online), (agent.target, twin.target)):
-        assert len(net.noise_blocks) == 3
-        for block, twin_block in zip(net.noise_blocks, twin_net.noise_blocks):
-            np.testing.assert_array_equal(block, twin_block)
-    assert copy.bit_generator.state == agent.rngs.noise.bit_generator.state
-
-
 @pytest.mark.parametrize("fields", [dict(noisy=True), dict(layer_norm=True), dict(noisy=True, layer_norm=True,
                                                                                      dueling=True)])
 def test_the_memory_plan_counts_gains_and_sigmas(fields):
