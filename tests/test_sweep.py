@@ -13,6 +13,7 @@ import pytest
 from helpers import cli
 
 from numpy_ddqn.errors import ConfigError, MissingDependency
+from numpy_ddqn.presets import NAMED_PRESETS
 from numpy_ddqn.sweep import (
     SweepFolder,
     bootstrap_ci,
@@ -78,8 +79,8 @@ def test_spec_expands_variants_grid_and_random_samples_deterministically(tmp_pat
     """
     spec = load_spec(write(tmp_path, text))
     assert spec.seeds == (0, 1, 2)
-    assert spec.base == {"optimizer": "sgd", "activation": "tanh", "momentum": 0.0, "learning_rate": 3e-2,
-                         "train_freq": 1, "gamma": 0.98, "total_steps": 5000}
+    assert spec.base == {**NAMED_PRESETS["tanh-sgd"], "gamma": 0.98, "total_steps": 5000}   # the preset, then [base]
+    assert spec.base["optimizer"] == "sgd" and spec.base["activation"] == "tanh"
     configs = spec.configurations()
     assert len(configs) == 2 * 2 * 3 and [c[0] for c in configs][:2] == ["c00", "c01"]
     assert configs == load_spec(write(tmp_path, text)).configurations()          # same spec, same trials
