@@ -43,18 +43,6 @@ def sample_noise(n_in, n_out, rng, dtype=np.float32):   # -> {"eps_W": (n_in, n_
     return {"eps_W": np.outer(f_in, f_out), "eps_b": f_out}
 
 
-def sample_network_noise(sizes, rng, dtype=np.float32):   # sizes: (n_0, ..., n_L) -> [noise of layer l, ...]
-    """``sample_noise`` for every layer l = (sizes[l], sizes[l+1]) of a network in one Generator call:
-    layer l's eps_in, eps_out are the next sizes[l] + sizes[l+1] normals of the one draw."""
-    e = scaled_noise(rng.standard_normal(sum(m + n for m, n in zip(sizes, sizes[1:])), dtype=dtype))
-    noises, start = [], 0
-    for n_in, n_out in zip(sizes, sizes[1:]):
-        f_in, f_out = e[start:start + n_in], e[start + n_in:start + n_in + n_out]
-        noises.append({"eps_W": np.outer(f_in, f_out), "eps_b": f_out})
-        start += n_in + n_out
-    return noises
-
-
 def check_noisy(x, params, noise=None):
     """Raise ``ValueError`` unless x is (B, n_in) and the parameters (and noise) fit (n_in, n_out)."""
     W = params["mu_W"]
