@@ -249,16 +249,18 @@ def _fields_raw(table, where, bad, verb="searched"):
 
 
 def parse_seeds(seeds, bad=ConfigError) -> list:
-    """``[0, 1, 2]``, ``"0-9"`` or ``"0,3,5"`` -> a list of distinct seeds >= 0."""
+    """``[0, 1, 2]``, ``"0-9"``, ``"0,3,5"`` or ranges and seeds mixed, ``"0-29,100-129"`` -> a list of distinct
+    seeds >= 0, in the order given."""
     if isinstance(seeds, str):
-        try:
-            if re.fullmatch(r"\s*\d+\s*-\s*\d+\s*", seeds):
-                lo, hi = (int(s) for s in seeds.split("-"))
-                out = list(range(lo, hi + 1))
-            else:
-                out = [int(s) for s in seeds.split(",")]
-        except ValueError:
-            raise bad(f"seeds {seeds!r} must look like \"0-9\" or \"0,3,5\"") from None
+        out = []
+        for part in seeds.split(","):
+            m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+            if m is None:
+                raise bad(f"seeds {seeds!r} must look like \"0-9\", \"0,3,5\" or \"0-29,100-129\"")
+            lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+            if hi < lo:
+                raise bad(f"seeds {seeds!r}: the range {part.strip()!r} is empty (write it low-high)")
+            out += range(lo, hi + 1)
     elif isinstance(seeds, list):
         out = seeds
     else:
