@@ -95,9 +95,12 @@ class FactorisedNoise:
         self._tmp = np.empty_like(self.e)
         self._products, ones, start = [], [], 0
         for block in blocks:
+            if not block.flags.c_contiguous or block.dtype != self.e.dtype:
+                raise ValueError(f"noise blocks must be C-contiguous {self.e.dtype} arrays, got {block.dtype}")
             rows, n_out = block.shape                                  # rows = n_in + 1
-            self._products.append((self.e[start:start + rows, np.newaxis], self.e[start + rows:start + rows + n_out],
-                                   block))                             # (n_in + 1, 1) * (n_out,) -> block
+            self._products.append((self.e[start:start + rows, np.newaxis],
+                                   self.e[np.newaxis, start + rows:start + rows + n_out],
+                                   block))                             # (n_in + 1, 1) @ (1, n_out) -> block
             ones.append(start + rows - 1)
             start += rows + n_out
         self._ones = np.array(ones)
@@ -111,4 +114,4 @@ class FactorisedNoise:
         np.copysign(tmp, e, out=e)
         e[self._ones] = 1.0                       # the bias row: eps_b = 1 * f(eps_out)
         for column, row, block in self._products:
-            np.multiply(column, row, out=block)
+            np.dot(column, row, out=block)        # the outer product; np.dot's is ~half np.multiply's broadcast
