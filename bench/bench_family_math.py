@@ -201,14 +201,16 @@ def noisy_step(rng, batch):
     online = [init_noisy_linear(m, n, rng) for m, n in zip(sizes, sizes[1:])]
     target = [{k: v.copy() for k, v in p.items()} for p in online]
     s2 = np.concatenate((batch["s"], batch["s_next"]))
+    blocks = [np.empty((m + 1, n), F32) for m, n in 2 * list(zip(sizes, sizes[1:]))]   # [eps_W; eps_b] per layer
+    noise = FactorisedNoise(blocks)
+    noise_online, noise_target = ([{"eps_W": k[:-1], "eps_b": k[-1]} for k in half] for half in (blocks[:3], blocks[3:]))
 
     def weights(params, noises):                     # -> [(W, b), ...] of this draw
         return [(p["mu_W"] + p["sigma_W"] * n["eps_W"], p["mu_b"] + p["sigma_b"] * n["eps_b"])
                 for p, n in zip(params, noises)]
 
     def step():
-        noise_online = [sample_noise(m, n, rng) for m, n in zip(sizes, sizes[1:])]
-        noise_target = [sample_noise(m, n, rng) for m, n in zip(sizes, sizes[1:])]
+        noise.draw(rng)                              # both nets' noise in one Generator call, as the agent
         layers = weights(online, noise_online)
         out, cache = dense_forward(s2, layers)
         q_next_target = dense_forward(batch["s_next"], weights(target, noise_target))[0]

@@ -38,6 +38,8 @@ CONFIGS = {
     "noisy": dict(noisy=True),
     "rainbow": dict(NAMED_PRESETS["rainbow"], v_min=0.0, v_max=100.0),
     "layer_norm": dict(layer_norm=True),
+    "iqn, double=False": dict(distribution="implicit", double=False),
+    "layers, noisy, munchausen": dict(layers="dense64,tanh,dense64,tanh", noisy=True, munchausen=True),
 }
 """Config name -> overrides of ``Config.for_env`` (CartPole-v1 and ``STEPS`` steps unless they say otherwise)."""
 

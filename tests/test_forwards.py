@@ -18,13 +18,16 @@ def agent_and_batch(fields, seed=0):
     return agent, agent.replay.sample(16, np.random.default_rng(seed + 2))
 
 
+@pytest.mark.parametrize("reuse", [False, True])
 @pytest.mark.parametrize("fields", [dict(), dict(double=False), dict(munchausen=True), CATEGORICAL,
-                                    dict(CATEGORICAL, double=False), dict(distribution="quantile", dueling=True)])
-def test_stacked_forwards_are_each_network_on_s_and_on_s_next_alone(fields):
+                                    dict(CATEGORICAL, double=False), dict(distribution="quantile", dueling=True),
+                                    dict(layers="dense16,relu,dense8,tanh")])
+def test_stacked_forwards_are_each_network_on_s_and_on_s_next_alone(fields, reuse):
+    """Every rule's outputs, from the stacked calls, equal each network called on s and on s' apart."""
     agent, batch = agent_and_batch(fields)
     rule = agent.rule
     assert rule.forwards is stacked_forwards
-    f = stacked_forwards(agent.online, agent.target, batch, rule, None, False)
+    f = stacked_forwards(agent.online, agent.target, batch, rule, None, reuse)
     raw_online = lambda x: agent.online.forward(x, raw=rule.raw)[0]
     raw_target = lambda x: agent.target.forward(x, raw=rule.raw)[0]
     np.testing.assert_allclose(f.out, raw_online(batch.obs), rtol=1e-5, atol=1e-6)            # (B, A[, N])
@@ -41,11 +44,17 @@ def test_stacked_forwards_are_each_network_on_s_and_on_s_next_alone(fields):
         np.testing.assert_allclose(f.extra["q_target"], agent.target(batch.obs), rtol=1e-5, atol=1e-6)
     else:
         assert f.extra == {}
-    assert len(f.cache[0]) == batch.obs.shape[0]   # the cache holds the s rows only (the s' half gets no gradient)
+    # the cache holds the s rows only (the s' half gets no gradient): the backward through it is the backward of a
+    # forward on s alone
+    dout = np.random.default_rng(3).normal(size=f.out.shape).astype(f.out.dtype)
+    grad = agent.online.backward(dout, f.cache, reuse=reuse)[1].copy()
+    alone = agent.online.backward(dout, agent.online.forward(batch.obs, raw=rule.raw)[1])[1]
+    np.testing.assert_allclose(grad, alone, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("double", [True, False])
 def test_sampled_tau_forwards_are_the_networks_on_the_taus_they_draw(double):
+    """IQN's: taus drawn from the rng given, the online net's first, then the target's; Z on those taus."""
     agent, batch = agent_and_batch(dict(distribution="implicit", n_taus=4, n_target_taus=5, n_policy_taus=3,
                                         double=double))
     rule = agent.rule

@@ -95,8 +95,10 @@ class FactorisedNoise:
         self._tmp = np.empty_like(self.e)
         self._products, ones, start = [], [], 0
         for block in blocks:
-            if not block.flags.c_contiguous or block.dtype != self.e.dtype:
-                raise ValueError(f"noise blocks must be C-contiguous {self.e.dtype} arrays, got {block.dtype}")
+            if block.dtype != self.e.dtype or not (block.flags.c_contiguous and block.flags.writeable):
+                raise ValueError(f"noise blocks must be writeable C-contiguous {self.e.dtype} arrays, got a "
+                                 f"{block.shape} {block.dtype} array (C-contiguous: {block.flags.c_contiguous}, "
+                                 f"writeable: {block.flags.writeable})")
             rows, n_out = block.shape                                  # rows = n_in + 1
             self._products.append((self.e[start:start + rows, np.newaxis],
                                    self.e[np.newaxis, start + rows:start + rows + n_out],
@@ -114,4 +116,5 @@ class FactorisedNoise:
         np.copysign(tmp, e, out=e)
         e[self._ones] = 1.0                       # the bias row: eps_b = 1 * f(eps_out)
         for column, row, block in self._products:
-            np.dot(column, row, out=block)        # the outer product; np.dot's is ~half np.multiply's broadcast
+            np.dot(column, row, out=block)        # the outer product, ~half np.multiply's broadcast time (the same
+                                                  # values; a zero product is +0.0 where multiply could give -0.0)

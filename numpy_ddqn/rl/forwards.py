@@ -18,7 +18,8 @@ class Forwards(NamedTuple):
     out: np.ndarray                 # (B, A): Q_online(s); a raw (distributional) rule: the head's outputs (B, A, N)
     cache: object                   # what ``online.backward`` needs, for the s rows only
     q_mean: np.ndarray | None       # raw rules: the mean of ``out``, (B, A), when it came with Q_online(s'); else None
-    next_online: np.ndarray | None  # (B, A): Q_online(s') for Double selection (raw: the mean); None if not read
+    next_online: np.ndarray | None  # (B, A): Q_online(s') for Double selection (raw: the mean; IQN: (B, A, 1), the
+                                    # mean over its K fixed taus as one column); None if the rule does not read it
     next_target: np.ndarray         # (B, A): Q_target(s'); raw: the head's outputs (B, A, N')
     extra: dict                     # the rule's other keyword arguments: ``q_target`` (B, A), ``taus`` (B, N)
 
@@ -50,7 +51,8 @@ def stacked_forwards(online, target, batch, rule, rng, reuse) -> Forwards:
 def sampled_tau_forwards(online, target, batch, rule, rng, reuse) -> Forwards:
     """IQN's forwards (``nn/implicit.py: ImplicitQuantileMLP.learning_forwards``): taus ~ U(0, 1) drawn from ``rng``
     for the online net at s (B, N) and independent ones for the target net at s' (B, N'); for a Double rule, the
-    online net's Q at s' on its K fixed taus. The online taus go to the rule as ``taus``, the loss's levels."""
+    online net's Q at s' on its K fixed taus. The online taus go to the rule as ``taus``, the loss's levels;
+    ``reuse`` is not read (the network keeps no work arrays)."""
     out, cache, next_online, next_target, taus = online.learning_forwards(target, batch.obs, batch.next_obs, rng,
                                                                           rule.online_next)
     return Forwards(out, cache, None, next_online, next_target, {"taus": taus})

@@ -26,7 +26,8 @@ from .forwards import sampled_tau_forwards, stacked_forwards
 
 def check_batch(reward, terminated, q, gamma):
     """Raise ``ValueError`` unless ``q`` is a (B, A) array, ``reward``, ``terminated`` are (B,) arrays and ``gamma``
-    a scalar or (B,): a (B, 1) reward would otherwise broadcast into a (B, B) target without a word (``checks.py``)."""
+    a scalar or (B,): a (B, 1) reward would otherwise broadcast into a (B, B) target without a word (``checks.py``;
+    attribute compares only: this runs at every update)."""
     check_rank("Q-values", q, 2, "(B, A)")
     check_transitions(q.shape[0], reward, terminated, gamma)
 
