@@ -34,8 +34,8 @@ from numpy_ddqn.nn.cosine import (cosine_embedding_backward, cosine_embedding_fo
 from numpy_ddqn.nn.layernorm import init_layernorm, layernorm_backward, layernorm_forward
 from numpy_ddqn.nn.layers import linear_backward, linear_forward, tanh_backward
 from numpy_ddqn.nn.losses import td_loss
-from numpy_ddqn.nn.noisy import (init_noisy_linear, noisy_linear_backward, noisy_linear_forward,
-                                 sample_network_noise, sample_noise)
+from numpy_ddqn.nn.noisy import (FactorisedNoise, init_noisy_linear, noisy_linear_backward, noisy_linear_forward,
+                                 sample_noise)
 from numpy_ddqn.rl.agent import DDQNAgent
 from numpy_ddqn.rl.categorical import (categorical_cross_entropy, categorical_double_q_targets,
                                        categorical_projection, categorical_support)
@@ -201,13 +201,16 @@ def noisy_step(rng, batch):
     online = [init_noisy_linear(m, n, rng) for m, n in zip(sizes, sizes[1:])]
     target = [{k: v.copy() for k, v in p.items()} for p in online]
     s2 = np.concatenate((batch["s"], batch["s_next"]))
+    blocks = [np.empty((m + 1, n), F32) for m, n in 2 * list(zip(sizes, sizes[1:]))]   # [eps_W; eps_b] per layer
+    noise = FactorisedNoise(blocks)
+    noise_online, noise_target = ([{"eps_W": k[:-1], "eps_b": k[-1]} for k in half] for half in (blocks[:3], blocks[3:]))
 
     def weights(params, noises):                     # -> [(W, b), ...] of this draw
         return [(p["mu_W"] + p["sigma_W"] * n["eps_W"], p["mu_b"] + p["sigma_b"] * n["eps_b"])
                 for p, n in zip(params, noises)]
 
     def step():
-        noise_online, noise_target = sample_network_noise(sizes, rng), sample_network_noise(sizes, rng)
+        noise.draw(rng)                              # both nets' noise in one Generator call, as the agent
         layers = weights(online, noise_online)
         out, cache = dense_forward(s2, layers)
         q_next_target = dense_forward(batch["s_next"], weights(target, noise_target))[0]
@@ -290,6 +293,7 @@ def pieces(rng):
     T200, T51, T8 = f(B, N_QUANTILES), f(B, 51), f(B, N_TAUS)
     emb, tau_emb, psi = init_cosine_embedding(N_COS, H, rng), rng.random((B, N_TAUS), F32), f(B, H)
     noisy, noise, x = init_noisy_linear(H, H, rng), sample_noise(H, H, rng), f(2 * B, H)
+    two_nets_noise = FactorisedNoise([np.empty((m + 1, n), F32) for m, n in 2 * list(zip((OBS, H, H), (H, H, A)))])
     W, b, ln = f(H, H), f(H), init_layernorm(H)
     q, q2, mask = f(B, A), f(B, A), np.ones((B, A), bool)
 
@@ -324,7 +328,7 @@ def pieces(rng):
         "quantile_huber_loss IQN 8 x 8": lambda: quantile_huber_loss(q8, a, T8, taus8),
         "cosine embedding + mix fwd/bwd (B, 8, 64)": cosine_fwd_bwd,
         "sample_noise 64 x 64": lambda: sample_noise(H, H, rng),
-        "sample_network_noise 4-64-64-2": lambda: sample_network_noise((OBS, H, H, A), rng),
+        "FactorisedNoise.draw 4-64-64-2, two nets": lambda: two_nets_noise.draw(rng),
         "noisy linear fwd/bwd (2B, 64 -> 64)": noisy_fwd_bwd,
         "linear fwd/bwd (2B, 64 -> 64)": linear_fwd_bwd,
         "layernorm fwd/bwd (2B, 64)": layernorm_fwd_bwd,

@@ -31,6 +31,15 @@ CONFIGS = {
     "double=False": dict(double=False),
     "num_envs=4": dict(num_envs=4),
     "minatar-breakout-20k": dict(env_id="MinAtar/Breakout-v1", total_steps=20_000),
+    "c51": dict(distribution="categorical", v_min=0.0, v_max=100.0),
+    "qr-dqn": dict(distribution="quantile"),
+    "iqn": dict(distribution="implicit"),
+    "munchausen": dict(NAMED_PRESETS["munchausen"]),
+    "noisy": dict(noisy=True),
+    "rainbow": dict(NAMED_PRESETS["rainbow"], v_min=0.0, v_max=100.0),
+    "layer_norm": dict(layer_norm=True),
+    "iqn, double=False": dict(distribution="implicit", double=False),
+    "layers, noisy, munchausen": dict(layers="dense64,tanh,dense64,tanh", noisy=True, munchausen=True),
 }
 """Config name -> overrides of ``Config.for_env`` (CartPole-v1 and ``STEPS`` steps unless they say otherwise)."""
 

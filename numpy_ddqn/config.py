@@ -79,7 +79,7 @@ class Config:
     buffer_size: int = _f(50_000, "replay memory capacity in transitions")
     learning_starts: int = _f(1_000, "stored transitions before the first update")
     train_freq: int = _f(1, "env steps between learning phases (1: a gradient update every env step)")
-    gradient_steps: int = _f(1, "gradient updates per learning phase")
+    gradient_steps: int = _f(2, "gradient updates per learning phase (2 with train_freq 1: two updates every env step)")
     target_update_interval: int = _f(100, "env steps between target-network updates")
     tau: float = _f(1.0, "target update: 1 = hard copy, < 1 = Polyak averaging with this weight")
     # -- learning more per env step (Rainbow's pieces) --

@@ -10,9 +10,10 @@ NAMED_PRESETS = {
     "default": {},
     # the seed design's network and optimizer: tanh layers trained by plain SGD (momentum 0), with LayerNorm before
     # each tanh and step size 0.1, chosen on CartPole-v1 seeds 0..29 over the 0.2 preset (lr 3e-2, no LayerNorm);
-    # held-out seeds 100..129 in bench/DEFAULTS.md
+    # held-out seeds 100..129 in bench/DEFAULTS.md, with one update per env step (written out: the default now
+    # makes two)
     "tanh-sgd": dict(activation="tanh", optimizer="sgd", momentum=0.0, learning_rate=0.1, train_freq=1,
-                     layer_norm=True),
+                     gradient_steps=1, layer_norm=True),
     # Rainbow (Hessel et al. 2018): Double selection, dueling per atom, prioritized replay on the cross-entropy,
     # 3-step returns, noisy layers (epsilon-greedy off), C51 with 51 atoms on Rainbow's [-10, 10] (set v_min / v_max to the env's
     # return range: on CartPole-v1, gamma = 0.99, returns reach 100; see bench/FAMILY.md); Munchausen's targets

@@ -55,7 +55,7 @@ def test_update_is_an_sgd_step_on_that_gradient():
 
 def bandit_agent(**kw):
     return DDQNAgent(1, 2, Config(gamma=0.0, learning_starts=32, batch_size=32, buffer_size=1000,
-                                  hidden_sizes=(8,), learning_rate=0.01, **kw))
+                                  hidden_sizes=(8,), learning_rate=0.01, **{"gradient_steps": 1, **kw}))
 
 
 def test_learns_a_two_armed_bandit_with_gamma_zero():
@@ -117,7 +117,7 @@ def test_the_allocation_free_update_learns_exactly_what_the_allocating_one_does(
     both switched off (every array new, acting by a one-row forward) 100 updates end on the same weights."""
     def trained(fast):
         agent = DDQNAgent(4, 3, Config(learning_starts=32, batch_size=32, hidden_sizes=(16, 8), seed=5, train_freq=2,
-                                     **fields))
+                                     gradient_steps=1, **fields))
         if not fast:
             agent.reuse = False
         rng = np.random.default_rng(0)

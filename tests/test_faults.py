@@ -295,10 +295,12 @@ def test_targets_and_td_loss_check_shapes():
     from numpy_ddqn.nn.losses import td_loss
     from numpy_ddqn.rl.targets import double_dqn_targets, dqn_targets
     B, q, r = 5, np.ones((5, 3)), np.ones(5)
-    with pytest.raises(ValueError, match=r"reward must be an array of shape \(B,\) = \(5,\), got \(5, 1\)"):
+    with pytest.raises(ValueError, match=r"reward must be an array of shape \(5,\), got \(5, 1\)"):
         double_dqn_targets(r[:, None], r, q, q, 0.9)
-    with pytest.raises(ValueError, match=r"terminated must be an array of shape \(B,\) = \(5,\), got \(4,\)"):
+    with pytest.raises(ValueError, match=r"terminated must be an array of shape \(5,\), got \(4,\)"):
         dqn_targets(r, r[:4], q, 0.9)
+    with pytest.raises(ValueError, match=r"discount must be an array of shape \(5,\), got \(5, 1\)"):
+        dqn_targets(r, r, q, np.full((5, 1), 0.9))
     with pytest.raises(ValueError, match=r"Q-values must be an array of shape \(B, A\), got \(5,\)"):
         dqn_targets(r, r, r, 0.9)
     with pytest.raises(ValueError, match="same shape"):

@@ -19,6 +19,7 @@ from numpy_ddqn.nn import numeric_grad
 from numpy_ddqn.nn.implicit import ImplicitQuantileMLP
 from numpy_ddqn.policy import Policy
 from numpy_ddqn.rl.agent import DDQNAgent
+from numpy_ddqn.rl.forwards import sampled_tau_forwards
 from numpy_ddqn.rl.registry import head_name, rule_name
 from numpy_ddqn.rl.targets import RULES
 
@@ -116,7 +117,7 @@ def test_the_rule_on_sampled_taus_is_a_naive_per_sample_per_pair_loop(double, B,
     own taus, a loop over samples and pairs; and its gradient against central differences."""
     rng = np.random.default_rng(seed)
     rule = RULES["double_implicit" if double else "implicit"]
-    assert rule.sampled_taus and rule.raw and rule.online_next == double
+    assert rule.forwards is sampled_tau_forwards and rule.raw and rule.online_next == double
     z, z_next_target = rng.normal(size=(B, A, N)), rng.normal(size=(B, A, N2))
     q_next_online = rng.normal(size=(B, A, 1))
     taus, action = rng.random((B, N)), rng.integers(0, A, B)

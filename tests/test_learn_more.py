@@ -59,7 +59,7 @@ def test_the_agent_stores_n_step_transitions_per_env():
 
 def test_prioritized_learning_updates_the_priorities_of_what_it_learned_from():
     agent = DDQNAgent(2, 2, Config(prioritized=True, n_step=1, buffer_size=200, learning_starts=64, batch_size=16,
-                                   train_freq=1, total_steps=1000))
+                                   train_freq=1, gradient_steps=1, total_steps=1000))
     assert isinstance(agent.replay, PrioritizedReplayBuffer)
     rng = np.random.default_rng(0)
     for t in range(63):

@@ -5,8 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gradients import check_grad
-from numpy_ddqn.nn.noisy import (init_noisy_linear, noisy_linear_backward, noisy_linear_forward,
-                                 noisy_linear_mean_forward, sample_network_noise, sample_noise, scaled_noise)
+from numpy_ddqn.nn.noisy import (FactorisedNoise, init_noisy_linear, noisy_linear_backward, noisy_linear_forward,
+                                 noisy_linear_mean_forward, sample_noise, scaled_noise)
 
 seeds = st.integers(0, 2**32 - 1)
 
@@ -53,16 +53,34 @@ def test_noise_is_factorised_and_drawn_from_the_passed_generator():
     assert not np.allclose(other["eps_W"], noise["eps_W"])
 
 
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-6)])
 @given(sizes=st.lists(st.integers(1, 9), min_size=2, max_size=5), seed=seeds)
-def test_network_noise_is_each_layers_noise_from_one_draw(sizes, seed):
-    noises = sample_network_noise(sizes, np.random.default_rng(seed), dtype=np.float64)
-    e = np.random.default_rng(seed).standard_normal(sum(m + n for m, n in zip(sizes, sizes[1:])))
+def test_factorised_noise_writes_each_layers_noise_from_one_draw(dtype, rtol, sizes, seed):
+    """``FactorisedNoise.draw`` against a naive reference, layer by layer: from one stream of normals, layer l takes
+    n_in normals for eps_in, one it does not use, n_out for eps_out; its block is [f(eps_in) f(eps_out)^T; f(eps_out)]
+    (eps_W over eps_b)."""
+    blocks = [np.full((n_in + 1, n_out), np.nan, dtype) for n_in, n_out in zip(sizes, sizes[1:])]
+    FactorisedNoise(blocks, dtype).draw(np.random.default_rng(seed))
+    e = np.random.default_rng(seed).standard_normal(sum(m + 1 + n for m, n in zip(sizes, sizes[1:])), dtype=dtype)
+    e = e.astype(np.float64)
     start = 0
-    for (n_in, n_out), noise in zip(zip(sizes, sizes[1:]), noises):     # layer by layer, in order
-        f_in, f_out = scaled_noise(e[start:start + n_in]), scaled_noise(e[start + n_in:start + n_in + n_out])
-        np.testing.assert_allclose(noise["eps_W"], np.outer(f_in, f_out))
-        np.testing.assert_allclose(noise["eps_b"], f_out)
-        start += n_in + n_out
+    for (n_in, n_out), block in zip(zip(sizes, sizes[1:]), blocks):     # layer by layer, in order
+        f_in, f_out = scaled_noise(e[start:start + n_in]), scaled_noise(e[start + n_in + 1:start + n_in + 1 + n_out])
+        for i in range(n_in):
+            for j in range(n_out):
+                assert block[i, j] == pytest.approx(f_in[i] * f_out[j], rel=rtol, abs=1e-30)
+        np.testing.assert_allclose(block[n_in], f_out, rtol=rtol)
+        start += n_in + 1 + n_out
+
+
+@pytest.mark.parametrize("block, what", [(np.zeros((4, 6), np.float32)[:, ::2], "C-contiguous: False"),
+                                         (np.zeros((4, 3), np.float64), "(4, 3) float64"),
+                                         (np.zeros((4, 3), np.float32), "writeable: False")])
+def test_factorised_noise_refuses_a_block_it_cannot_write_in_one_line(block, what):
+    block.flags.writeable = what != "writeable: False"
+    with pytest.raises(ValueError, match="noise blocks must be writeable C-contiguous float32") as e:
+        FactorisedNoise([block], np.float32)
+    assert what in str(e.value) and "\n" not in str(e.value)
 
 
 def test_init_is_the_papers_factorised_init():

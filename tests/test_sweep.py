@@ -23,6 +23,7 @@ from numpy_ddqn.sweep import (
     run_sweep,
 )
 from numpy_ddqn.sweep.backends import Stop, run_ray
+from numpy_ddqn.sweep.spec import parse_seeds
 from numpy_ddqn.sweep.trial import ROW_RESULTS
 
 TINY = """
@@ -131,6 +132,12 @@ BAD_SPECS = [
     ("seeds = [1, 1]", "repeat a seed"),
     ("seeds = \"zero-nine\"", "must look like"),
     ("seeds = [-1]", "seeds must be integers >= 0"),
+    ("seeds = \"0-9,x\"", "cannot read 'x'"),
+    ("seeds = \"1,\"", "cannot read ''"),
+    ("seeds = \"\u0663\"", "must look like"),
+    ("seeds = \"0-999999999\"", "name more than 100,000 seeds"),
+    ("seeds = \"9-0\"", "the range '9-0' is empty"),
+    ("seeds = \"0-9,5\"", "repeat a seed"),
     ("seeds = [0]\nmetric = \"reward\"", "unknown metric 'reward'"),
     ("seeds = [0]\npreset = \"fast\"", "unknown preset 'fast'"),
     ("seeds = [0]\ntrials = 4", "'trials' samples the [random] space, and there is none"),
@@ -138,6 +145,12 @@ BAD_SPECS = [
     ("seeds = [0]\n[variants]\n", "[variants] is empty"),
     ("seeds = [0]\n[grid\n", "is not valid TOML"),
 ]
+
+
+@pytest.mark.parametrize("text, seeds", [("0-3", [0, 1, 2, 3]), ("0,3,5", [0, 3, 5]), (" 7 ", [7]),
+                                         ("0-1, 100-102,7", [0, 1, 100, 101, 102, 7]), ([4, 2], [4, 2])])
+def test_seeds_are_lists_ranges_or_both_in_the_order_given(text, seeds):
+    assert parse_seeds(text) == seeds
 
 
 @pytest.mark.parametrize("text, message", BAD_SPECS, ids=[m for _, m in BAD_SPECS])

@@ -8,18 +8,17 @@ nothing is carried between calls (unlike batch norm's running statistics). ``par
 Gallici et al. (2024) put it after each hidden linear layer, before the activation, to stabilise TD learning.
 
 Speed (a network of a few 64-wide layers: NumPy's per-call overhead is the cost): the row means are
-matrix-vector products (with ones, or a cached vector of 1/H, ``mean_vector``), the backward folds the gain into
+matrix-vector products (with cached vectors of ones or of 1/H, ``layers.py: ones, mean_vector``), the backward folds the gain into
 that vector, results go into arrays the caller gives (``out``, ``dgain``, ``dbias``), and ``layernorm_forward_one``
 normalises one vector with scalar statistics: 11 NumPy calls for the forward, 11 for the backward, 6 for one vector.
 """
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import numpy as np
 
-from .layers import ones
+from .layers import mean_vector, ones
 
 
 def init_layernorm(n_features, dtype=np.float32):    # -> {"gain": (H,), "bias": (H,)}
@@ -35,15 +34,6 @@ def check_features(x, params):
     for name in ("gain", "bias"):
         if params[name].shape != shape[1:]:
             raise ValueError(f"layernorm {name} must have shape ({shape[1]},), got {params[name].shape}")
-
-
-@lru_cache(maxsize=64)
-def mean_vector(n, dtype):                           # -> (n,) read-only, every entry 1/n
-    """A cached, read-only vector of 1/n: ``a @ mean_vector(H)`` is mean_h a_bh, (B,), ~3x cheaper than
-    ``a.mean(axis=1)`` on rows this short."""
-    v = np.full(n, 1.0 / n, dtype)
-    v.flags.writeable = False
-    return v
 
 
 def layernorm_forward(x, params, eps=1e-5, out=None):   # x: (B, H) -> y: (B, H), cache

@@ -12,20 +12,28 @@ from functools import lru_cache
 import numpy as np
 
 
+def _read_only(v):                                # a cached constant: no caller may write into it
+    v.flags.writeable = False
+    return v
+
+
 @lru_cache(maxsize=64)
 def ones(n, dtype):                               # -> (n,) read-only
     """A cached, read-only vector of n ones (creating one costs more than the product using it)."""
-    v = np.ones(n, dtype)
-    v.flags.writeable = False
-    return v
+    return _read_only(np.ones(n, dtype))
+
+
+@lru_cache(maxsize=64)
+def mean_vector(n, dtype):                        # -> (n,) read-only, every entry 1/n
+    """A cached, read-only vector of 1/n: ``a @ mean_vector(H)`` is mean_h a_bh, (B,), ~3x cheaper than
+    ``a.mean(axis=1)`` on rows this short."""
+    return _read_only(np.full(n, 1.0 / n, dtype))
 
 
 @lru_cache(maxsize=64)
 def arange(n):                                    # -> (n,) int64, read-only
     """A cached, read-only ``np.arange(n)``: the row index of a batch, as in ``q[arange(B), actions]``."""
-    v = np.arange(n)
-    v.flags.writeable = False
-    return v
+    return _read_only(np.arange(n))
 
 
 @lru_cache(maxsize=8)

@@ -154,47 +154,29 @@ class DDQNAgent:
         gradient, targets held fixed. Returns ``(loss, grad, q, td_error)``; ``grad`` and (for an MLP) ``q`` are
         reused buffers, overwritten by the next call. With a distributional rule ``td_error`` is each transition's
         loss (its priority) and ``q`` the mean of the head's distribution."""
-        B, rule = batch.action.shape[0], self.rule
+        rule = self.rule
         gamma = self.config.gamma if batch.discount is None else batch.discount   # n-step: gamma^m per transition
         if self.noisy:                            # independent noise for the online and the target net, one draw
             self._update_noise.draw(self.rngs.noise)
             self.online.use_noise()
             self.target.use_noise()
-        # a raw rule (distributional) reads the head's (B, A, N) outputs where the others read Q (B, A)
-        q_mean = None                                     # raw: the distribution's mean Q_online(s), (B, A)
-        if rule.sampled_taus:                     # IQN: taus ~ U(0, 1) from the noise stream (nn/implicit.py)
-            q, cache, q_next_online, q_next_target, taus = self.online.learning_forwards(
-                self.target, batch.obs, batch.next_obs, self.rngs.noise, rule.online_next)
-        elif rule.online_next:
-            # one forward of the online net over s and s' stacked: (2B, obs_dim) -> (2B, A)
-            q_both, cache = self.online.forward(np.concatenate((batch.obs, batch.next_obs)), self.reuse, rule.raw)
-            q, q_next_online = q_both[:B], q_both[B:]
-            cache = [x[:B] for x in cache]                # the s' half gets no gradient
-            if rule.raw:                                  # the means of s and s' at once, (2B, A): Q(s) for the
-                q_mean_both = self.online.head.mean(q_both)   # metrics, Q(s') all that Double selection reads
-                q_mean, q_next_online = q_mean_both[:B], q_mean_both[B:]
-        else:
-            (q, cache), q_next_online = self.online.forward(batch.obs, self.reuse, rule.raw), None
-        extra = {} if batch.next_mask is None else {"mask_next": batch.next_mask}   # (B, A) bool: legal at s'
-        if rule.sampled_taus:
-            extra["taus"] = taus                  # (B, N): the online net's taus at s, the loss's levels
-        if rule.target_obs:
-            # one forward of the target net over s and s' stacked: (2B, obs_dim) -> (2B, A); Q_target(s) for the rule
-            q_target_both = self.target.forward(np.concatenate((batch.obs, batch.next_obs)), self.reuse)[0]
-            extra["q_target"], q_next_target = q_target_both[:B], q_target_both[B:]
-            if batch.mask is not None:
-                extra["mask"] = batch.mask                 # (B, A) bool: legal at s
-        elif not rule.sampled_taus:
-            q_next_target = self.target.forward(batch.next_obs, self.reuse, rule.raw)[0]   # (B, A) (raw: (B, A, N))
-        loss, dq, td_error = rule.learn(q, batch.action, batch.reward, batch.terminated, gamma, q_next_online,
-                                        q_next_target, self.config.loss, batch.weights, **extra)   # dq: (B, A)
-        self.online.backward(dq, cache, self._grad, self.reuse)   # raw: dq is dL/d outputs (B, A, N)
+        # the rule's forwards (rl/forwards.py): Q or, for a raw (distributional) rule, the head's (B, A, N) outputs
+        f = rule.forwards(self.online, self.target, batch, rule, self.rngs.noise, self.reuse)
+        extra = f.extra
+        if batch.next_mask is not None:
+            extra["mask_next"] = batch.next_mask          # (B, A) bool: legal at s'
+        if rule.target_obs and batch.mask is not None:
+            extra["mask"] = batch.mask                    # (B, A) bool: legal at s
+        loss, dq, td_error = rule.learn(f.out, batch.action, batch.reward, batch.terminated, gamma, f.next_online,
+                                        f.next_target, self.config.loss, batch.weights, **extra)   # dq: like f.out
+        self.online.backward(dq, f.cache, self._grad, self.reuse)   # raw: dq is dL/d outputs (B, A, N)
         if self.noisy:                            # back to the mean weights: evaluation, export, ``agent.online(x)``
             self.online.use_mean()
             self.target.use_mean()
-        if rule.raw and q_mean is None:
-            q_mean = self.online.head.mean(q)
-        return loss, self._grad, q if q_mean is None else q_mean, td_error
+        q = f.out                                         # (B, A); a raw rule's: the distribution's mean
+        if rule.raw:
+            q = f.q_mean if f.q_mean is not None else self.online.head.mean(f.out)
+        return loss, self._grad, q, td_error
 
     def update(self, batch: Batch) -> dict:
         """One gradient step on a batch; returns ``{loss, q_mean, q_max, td_abs_mean, grad_norm}``.

@@ -25,7 +25,7 @@ def check_transitions(B, reward, terminated, discount):
     """Check ``reward`` and ``terminated`` are (B,) arrays and ``discount`` (gamma^m) is a scalar or a (B,) array."""
     check_shape("reward", reward, (B,))
     check_shape("terminated", terminated, (B,))
-    if np.ndim(discount) != 0:
+    if getattr(discount, "ndim", 0) != 0:        # a float has no ndim: a scalar (attributes only, as above)
         check_shape("discount", discount, (B,))
 
 

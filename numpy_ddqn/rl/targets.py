@@ -16,29 +16,27 @@ import numpy as np
 
 from ..nn.layers import arange
 from ..nn.losses import td_loss
+from .checks import check_rank, check_transitions
 from .categorical import categorical_cross_entropy, categorical_double_q_targets
 from .quantile import quantile_double_q_targets, quantile_huber_loss
 from .masks import masked_argmax, masked_max
 from .munchausen import munchausen_targets
+from .forwards import sampled_tau_forwards, stacked_forwards
 
 
-def check_batch(reward, terminated, q):
-    """Raise ``ValueError`` unless ``q`` is a (B, A) array and ``reward``, ``terminated`` are (B,) arrays: a
-    (B, 1) reward would otherwise broadcast into a (B, B) target without a word. (Attribute compares only:
-    this runs at every update.)"""
-    shape = getattr(q, "shape", ())
-    if len(shape) != 2:
-        raise ValueError(f"Q-values must be an array of shape (B, A), got {np.shape(q)}")
-    if getattr(reward, "shape", None) != shape[:1] or getattr(terminated, "shape", None) != shape[:1]:
-        bad, v = ("reward", reward) if getattr(reward, "shape", None) != shape[:1] else ("terminated", terminated)
-        raise ValueError(f"{bad} must be an array of shape (B,) = ({shape[0]},), got {np.shape(v)}")
+def check_batch(reward, terminated, q, gamma):
+    """Raise ``ValueError`` unless ``q`` is a (B, A) array, ``reward``, ``terminated`` are (B,) arrays and ``gamma``
+    a scalar or (B,): a (B, 1) reward would otherwise broadcast into a (B, B) target without a word (``checks.py``;
+    attribute compares only: this runs at every update)."""
+    check_rank("Q-values", q, 2, "(B, A)")
+    check_transitions(q.shape[0], reward, terminated, gamma)
 
 
 def dqn_targets(reward, terminated, q_next_target, gamma, mask_next=None):   # (B,), (B,), (B, A) -> (B,)
     """y = r + gamma * (1 - terminated) * max_{a legal} Q_target(s', a)   (Mnih et al., 2015).
 
     ``mask_next`` (B, A) bool, True where the action is legal at s' (None: every action is)."""
-    check_batch(reward, terminated, q_next_target)
+    check_batch(reward, terminated, q_next_target, gamma)
     q_next = q_next_target.max(axis=1) if mask_next is None else masked_max(q_next_target, mask_next)   # (B,)
     return reward + gamma * (1.0 - terminated) * q_next
 
@@ -49,7 +47,7 @@ def double_dqn_targets(reward, terminated, q_next_online, q_next_target, gamma, 
     The online network selects the next action (among the legal ones at s' if ``mask_next`` (B, A) bool is
     given), the target network evaluates it.
     """
-    check_batch(reward, terminated, q_next_target)
+    check_batch(reward, terminated, q_next_target, gamma)
     if q_next_online.shape != q_next_target.shape:
         raise ValueError(f"q_next_online {q_next_online.shape} and q_next_target {q_next_target.shape} "
                          f"must have the same shape (B, A)")
@@ -144,15 +142,16 @@ class Rule(NamedTuple):
     ``online_next`` the agent passes Q_online(s') as the head's mean, (B, A), which is all Double selection reads
     (it computes it with Q_online(s), which its metrics report, over s and s' stacked).
 
-    ``sampled_taus=True`` (IQN): the network draws the taus of each update (``nn/implicit.py:
-    ImplicitQuantileMLP.learning_forwards``: taus ~ U(0, 1) for the online net at s, independent ones for the target
-    at s', the K fixed taus for the online net at s'), and the agent passes the online taus (B, N) as ``taus=``.
+    ``forwards`` computes those outputs (``rl/forwards.py``): ``stacked_forwards`` for all but IQN, whose
+    ``sampled_tau_forwards`` lets the network draw the taus of each update (taus ~ U(0, 1) for the online net at s,
+    independent ones for the target at s', the K fixed taus for the online net at s') and passes the online taus
+    (B, N) as ``taus=``.
     """
     online_next: bool
     learn: Callable
     raw: bool = False
     target_obs: bool = False
-    sampled_taus: bool = False
+    forwards: Callable = stacked_forwards
 
 
 RULES = {
@@ -162,8 +161,8 @@ RULES = {
     "double_categorical": Rule(True, categorical_learning, raw=True),
     "quantile": Rule(False, selected_by_target(quantile_learning), raw=True),
     "double_quantile": Rule(True, quantile_learning, raw=True),
-    "implicit": Rule(False, selected_by_target(quantile_learning), raw=True, sampled_taus=True),
-    "double_implicit": Rule(True, quantile_learning, raw=True, sampled_taus=True),
+    "implicit": Rule(False, selected_by_target(quantile_learning), raw=True, forwards=sampled_tau_forwards),
+    "double_implicit": Rule(True, quantile_learning, raw=True, forwards=sampled_tau_forwards),
     "munchausen": Rule(False, munchausen_learning, target_obs=True),
 }
 """Learning rules by name (``Config``: ``munchausen=True`` selects "munchausen", else ``double=True`` "double", else

@@ -248,17 +248,26 @@ def _fields_raw(table, where, bad, verb="searched"):
         yield name, value
 
 
+MAX_SEEDS = 100_000
+"""The most seeds a spec may name (each is a run of every configuration)."""
+
+
 def parse_seeds(seeds, bad=ConfigError) -> list:
-    """``[0, 1, 2]``, ``"0-9"`` or ``"0,3,5"`` -> a list of distinct seeds >= 0."""
+    """``[0, 1, 2]``, ``"0-9"``, ``"0,3,5"`` or ranges and seeds mixed, ``"0-29,100-129"`` -> a list of distinct
+    seeds >= 0, in the order given."""
     if isinstance(seeds, str):
-        try:
-            if re.fullmatch(r"\s*\d+\s*-\s*\d+\s*", seeds):
-                lo, hi = (int(s) for s in seeds.split("-"))
-                out = list(range(lo, hi + 1))
-            else:
-                out = [int(s) for s in seeds.split(",")]
-        except ValueError:
-            raise bad(f"seeds {seeds!r} must look like \"0-9\" or \"0,3,5\"") from None
+        out = []
+        for part in seeds.split(","):
+            m = re.fullmatch(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", part)
+            if m is None:
+                raise bad(f"seeds {seeds!r} must look like \"0-9\", \"0,3,5\" or \"0-29,100-129\" "
+                          f"(cannot read {part.strip()!r})")
+            lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+            if hi < lo:
+                raise bad(f"seeds {seeds!r}: the range {part.strip()!r} is empty (write it low-high)")
+            if len(out) + hi - lo + 1 > MAX_SEEDS:
+                raise bad(f"seeds {seeds!r} name more than {MAX_SEEDS:,} seeds: one run each is more than a sweep")
+            out += range(lo, hi + 1)
     elif isinstance(seeds, list):
         out = seeds
     else:
