@@ -36,10 +36,7 @@ def test_stacked_forwards_are_each_network_on_s_and_on_s_next_alone(fields, reus
         np.testing.assert_allclose(f.next_online, agent.online(batch.next_obs), rtol=1e-5, atol=1e-6)
     else:
         assert f.next_online is None
-    if rule.raw and rule.online_next:              # the mean at s came with s' in the stacked call
-        np.testing.assert_allclose(f.q_mean, agent.online(batch.obs), rtol=1e-5, atol=1e-6)
-    else:
-        assert f.q_mean is None
+    np.testing.assert_allclose(f.q, agent.online(batch.obs), rtol=1e-5, atol=1e-6)   # Q(s), (B, A): raw, the mean
     if rule.target_obs:                            # Munchausen: Q_target(s) too
         np.testing.assert_allclose(f.extra["q_target"], agent.target(batch.obs), rtol=1e-5, atol=1e-6)
     else:
@@ -64,6 +61,7 @@ def test_sampled_tau_forwards_are_the_networks_on_the_taus_they_draw(double):
     taus = agent.online.sample_taus(16, 4, rng)
     taus_next = agent.online.sample_taus(16, 5, rng)
     np.testing.assert_array_equal(f.extra["taus"], taus)
+    np.testing.assert_allclose(f.q, f.out.mean(axis=2), rtol=1e-5, atol=1e-6)   # Q(s): the mean over its N taus
     np.testing.assert_allclose(f.out, agent.online.forward(batch.obs, raw=True, taus=taus)[0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(f.next_target, agent.target.forward(batch.next_obs, raw=True, taus=taus_next)[0],
                                rtol=1e-5, atol=1e-6)

@@ -173,10 +173,7 @@ class DDQNAgent:
         if self.noisy:                            # back to the mean weights: evaluation, export, ``agent.online(x)``
             self.online.use_mean()
             self.target.use_mean()
-        q = f.out                                         # (B, A); a raw rule's: the distribution's mean
-        if rule.raw:
-            q = f.q_mean if f.q_mean is not None else self.online.head.mean(f.out)
-        return loss, self._grad, q, td_error
+        return loss, self._grad, f.q, td_error
 
     def update(self, batch: Batch) -> dict:
         """One gradient step on a batch; returns ``{loss, q_mean, q_max, td_abs_mean, grad_norm}``.
